@@ -1,0 +1,48 @@
+// Error classes, caught in exactly one place: src/cli/main.ts.
+// A UserError is a mistake the user can fix (bad YAML, argument, dataset, image): it prints as a
+// short paragraph without a stack trace (unless EXP_DEBUG=1) and exits 2. A RunError is a run
+// that failed for a reason that is not a user input problem (NaN loss, a crashed stage): exit 1.
+
+/** One located problem, printed as `file:line:col  path  message`. */
+export interface Problem {
+  file?: string;
+  line?: number; // 1-based
+  col?: number; // 1-based
+  path?: string; // dotted config path, e.g. "loss.weights.genus"
+  message: string;
+  severity?: 'error' | 'warning';
+}
+
+export function formatProblem(p: Problem): string {
+  const where = p.file ? `${p.file}${p.line ? `:${p.line}:${p.col ?? 1}` : ''}` : '';
+  const sev = p.severity === 'warning' ? 'warning: ' : '';
+  return [where, p.path, `${sev}${p.message}`].filter(Boolean).join('  ');
+}
+
+export class ExpError extends Error {
+  constructor(message: string, readonly exitCode: number) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Invalid input: config, arguments, data. Exit code 2. */
+export class UserError extends ExpError {
+  constructor(message: string, readonly problems: Problem[] = []) {
+    super(message, 2);
+  }
+}
+
+/** A run that failed (training diverged, a stage crashed). Exit code 1. */
+export class RunError extends ExpError {
+  constructor(message: string) {
+    super(message, 1);
+  }
+}
+
+/** Thrown when SIGINT/SIGTERM stops a run; the record says `interrupted`. */
+export class InterruptedError extends ExpError {
+  constructor(readonly signal: string) {
+    super(`interrupted by ${signal}`, 130);
+  }
+}

@@ -1,0 +1,132 @@
+// exp's wasm gradient kernels against the cpu backend (the reference), table-driven and seeded:
+// random shapes under every stride/padding/dilation/batch combination tfjs allows for each op.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../../src/model/tf.ts';
+import { ensureBackend } from '../../src/model/backend.ts';
+import { missingKernels, probeNet } from '../../src/model/kernels/probe.ts';
+import { Rng } from '../../src/util/rng.ts';
+
+
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+const explicit: Pad = [[0, 0], [1, 2], [0, 1], [0, 0]];
+const pads: Pad[] = ['same', 'valid', 1, explicit];
+
+function randomData(rng: Rng, shape: number[]): Float32Array {
+  const a = new Float32Array(shape.reduce((x, y) => x * y, 1));
+  for (let i = 0; i < a.length; i++) a[i] = rng.uniform(-1, 1);
+  return a;
+}
+
+async function runOn(backend: string, kernel: string, inputs: Record<string, [Float32Array, number[]]>,
+  attrs: object): Promise<Float32Array> {
+  await ensureBackend(backend as 'cpu' | 'wasm');
+  const ts = Object.fromEntries(Object.entries(inputs).map(([k, [d, s]]) => [k, tf.tensor(d, s)]));
+  const out = tf.engine().runKernel(kernel, ts, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const data = out.dataSync() as Float32Array;
+  tf.dispose([out, ...Object.values(ts)]);
+  return data;
+}
+
+function relError(ref: Float32Array, got: Float32Array): number {
+  assert.equal(got.length, ref.length);
+  let diff = 0, scale = 1e-30;
+  for (let i = 0; i < ref.length; i++) {
+    diff = Math.max(diff, Math.abs(ref[i] - got[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return diff / scale;
+}
+
+interface Case { kernel: string; stride: number; pad: Pad; batch: number; dilation: number }
+const cases: Case[] = [];
+for (const kernel of ['Conv2DBackpropFilter', 'Conv2DBackpropInput',
+  'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']) {
+  const depthwise = kernel.startsWith('Depthwise');
+  for (const stride of [1, 2]) for (const pad of pads) for (const batch of [1, 3]) {
+    // tfjs: dilation only on depthwise kernels, and only with stride 1
+    for (const dilation of depthwise && stride === 1 ? [1, 2] : [1]) {
+      cases.push({ kernel, stride, pad, batch, dilation });
+    }
+  }
+}
+
+/** tfjs' cpu depthwise gradient kernels ignore dilations (tfjs has no dilated depthwise gradient),
+ * so for dilation > 1 the reference is the definition, summed in float64:
+ * y[b,i,j,c*M+m] = sum_{p,q} x[b, i*s - top + p*d, j*s - left + q*d, c] * w[p,q,c,m]. */
+function dilatedReference(kernel: string, ins: Record<string, [Float32Array, number[]]>,
+  fShape: number[], xShape: number[], info: tf.backend_util.Conv2DInfo): Float32Array {
+  const [kh, kw, c, m] = fShape;
+  const [n, h, w] = xShape;
+  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
+  const { dilationHeight: dh, dilationWidth: dw, padInfo: { top, left } } = info;
+  const byFilter = kernel.endsWith('Filter');
+  const out = new Float64Array(byFilter ? kh * kw * c * m : n * h * w * c);
+  const dy = ins.dy[0];
+  const other = byFilter ? ins.x[0] : ins.filter[0];
+  for (let b = 0; b < n; b++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++)
+    for (let p = 0; p < kh; p++) for (let q = 0; q < kw; q++) {
+      const y = i * sh - top + p * dh, x = j * sw - left + q * dw;
+      if (y < 0 || y >= h || x < 0 || x >= w) continue;
+      for (let ch = 0; ch < c; ch++) for (let k = 0; k < m; k++) {
+        const g = dy[((b * oh + i) * ow + j) * c * m + ch * m + k];
+        const xi = ((b * h + y) * w + x) * c + ch, wi = ((p * kw + q) * c + ch) * m + k;
+        if (byFilter) out[wi] += other[xi] * g;
+        else out[xi] += other[wi] * g;
+      }
+    }
+  return Float32Array.from(out);
+}
+
+async function check(c: Case, seed: number): Promise<void> {
+  const rng = new Rng(seed, 4);
+  const depthwise = c.kernel.startsWith('Depthwise');
+  const kh = 1 + rng.int(3), kw = 1 + rng.int(3);
+  const h = 5 + rng.int(6), w = 5 + rng.int(6);
+  const ci = 1 + rng.int(5);
+  const co = depthwise ? 1 + rng.int(2) : 1 + rng.int(6); // channel multiplier when depthwise
+  const xShape = [c.batch, h, w, ci];
+  const fShape = [kh, kw, ci, co];
+  const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number],
+    fShape as [number, number, number, number], c.stride, c.dilation, c.pad, undefined, depthwise);
+  const dyShape = info.outShape;
+  const attrs = { strides: c.stride, pad: c.pad, dilations: c.dilation, dataFormat: 'NHWC' };
+  const inputs = c.kernel.endsWith('Filter')
+    ? { x: [randomData(rng, xShape), xShape], dy: [randomData(rng, dyShape), dyShape] }
+    : { dy: [randomData(rng, dyShape), dyShape], filter: [randomData(rng, fShape), fShape] };
+  const full = { ...attrs, filterShape: fShape, inputShape: xShape };
+  const ins = inputs as unknown as Record<string, [Float32Array, number[]]>;
+  const ref = c.dilation === 1
+    ? await runOn('cpu', c.kernel, ins, full)
+    : dilatedReference(c.kernel, ins, fShape, xShape, info);
+  // IS_TEST: the engine checks that our kernels leave no stray tensors on the backend
+  tf.env().set('IS_TEST', true);
+  const got = await runOn('wasm', c.kernel, ins, full);
+  const again = await runOn('wasm', c.kernel, ins, full);
+  tf.env().set('IS_TEST', false);
+  const what = `${c.kernel} x=${xShape} f=${fShape} ${JSON.stringify(attrs)}`;
+  assert.ok(relError(ref, got) < 1e-4, `${what}: relative error ${relError(ref, got)}`);
+  assert.deepEqual(again, got, `${what}: not bit-identical on a second run`);
+}
+
+test('wasm gradient kernels match the cpu backend (relative error < 1e-4) and are deterministic', async () => {
+  for (const [i, c] of cases.entries()) await check(c, i);
+});
+
+test('every kernel that training a conv net needs exists on wasm', async () => {
+  await ensureBackend('wasm');
+  assert.deepEqual(await missingKernels(() => probeNet(), 'wasm'), []);
+});
+
+test('whole-net gradients on wasm equal cpu within 1e-4', async () => {
+  await ensureBackend('cpu');
+  const ref = (probeNet(7) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array);
+  await ensureBackend('wasm');
+  const got = (probeNet(7) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array);
+  const again = (probeNet(7) as tf.Tensor[]).map((t) => t.dataSync() as Float32Array);
+  assert.equal(got.length, ref.length);
+  for (let i = 0; i < ref.length; i++) {
+    assert.ok(relError(ref[i], got[i]) < 1e-4, `output ${i}: relative error ${relError(ref[i], got[i])}`);
+    assert.deepEqual(again[i], got[i], `output ${i} differs between two wasm runs`);
+  }
+});

@@ -1,0 +1,292 @@
+// The training loop: forward, hierarchical loss, gradients, optimizer update, EMA, per-epoch
+// validation, history rows and checkpoints. Data comes from a per-epoch batch factory (the data
+// pipeline keys its order and augmentation by (seed, epoch)), so the loop itself draws nothing
+// random and a resume from model/last reproduces an uninterrupted run exactly on one backend.
+// Epochs count from 0. Every tensor made in a step is freed inside it: memory stays flat.
+import { tf } from '../model/tf.ts';
+import { buildLevelLosses, hierarchicalLoss, type LevelInfo, type LossSpec } from '../model/losses.ts';
+import { checkSchedule, lrAt, type ScheduleSpec } from '../model/schedules.ts';
+import type { OptimizerState, Param } from '../model/optimizers.ts';
+import { Ema, modelWeights } from '../model/ema.ts';
+import { OptimizerPhases, type OptimizerPlan } from './phases.ts';
+import { saveCheckpoint } from './checkpoint.ts';
+import { InterruptedError, RunError, UserError } from '../errors.ts';
+import { join } from 'node:path';
+
+/** One batch: inputs flattened row-major in the model's input layout (NHWC), labels per level. */
+export interface Batch {
+  x: Float32Array;
+  labels: Int32Array[];
+  n: number;
+}
+export type BatchSource = AsyncIterable<Batch> | Iterable<Batch>;
+
+/** Validation metrics of one level (names as in metrics.json). */
+export interface LevelMetrics {
+  loss?: number;
+  macro_f1?: number;
+  accuracy?: number;
+  top5?: number;
+}
+export type ValMetrics = Record<string, LevelMetrics>;
+
+export interface StepProgress {
+  epoch: number;
+  epochs: number;
+  step: number; // 1-based count of batches done in this epoch
+  steps: number;
+  loss: number; // total loss of this batch
+  imagesPerSec: number;
+  eta: number; // seconds left for the remaining training steps (validation not included)
+}
+
+/** One line of history.jsonl. */
+export interface HistoryRow {
+  epoch: number;
+  lr: number; // the rate of the epoch's first update
+  optimizer: string;
+  train_loss: Record<string, number>; // per level (unweighted) and `total` (weighted sum)
+  val?: ValMetrics;
+  val_ema?: ValMetrics;
+  images_per_s: number;
+  seconds: number;
+}
+
+/** model/last/state.json: what resume needs besides the weights. */
+export interface TrainState {
+  version: 1;
+  epoch: number; // epochs completed = the next epoch to run
+  seed: number | null;
+  optimizers: OptimizerState[];
+  schedule: { type: string; epoch: number; lr: number };
+  best: { metric: number; epoch: number } | null;
+  ema: { decay: number } | null;
+}
+
+export interface TrainOptions {
+  model: tf.LayersModel;
+  /** Label levels, finest first; the first is the target (best checkpoint). */
+  levels: LevelInfo[];
+  lossSpec: LossSpec;
+  optimizerSpec: OptimizerPlan;
+  scheduleSpec: ScheduleSpec;
+  epochs: number;
+  /** Batches per epoch (for the schedule's in-epoch position, progress and ETA). */
+  stepsPerEpoch: number;
+  batchesFor(epoch: number): BatchSource;
+  /** Gradient accumulation: one optimizer update per this many batches (default 1). */
+  accumulate?: number;
+  ema?: { decay: number } | null;
+  evaluate?(epoch: number, weights: 'raw' | 'ema'): Promise<ValMetrics> | ValMetrics;
+  onStep?(p: StepProgress): void;
+  onEpoch?(row: HistoryRow): void;
+  /** The run's model/ folder: last/ is written every epoch, best/ when the target improves. */
+  checkpointDir?: string;
+  /** Told after each checkpoint is written (for the task's log line). */
+  onCheckpoint?(kind: 'best' | 'last', dir: string, epoch: number): void;
+  /** Continue from a checkpoint made by this loop (loadCheckpoint's state and emaWeights). */
+  resume?: { state: TrainState; emaWeights?: Record<string, Float32Array> };
+  seed?: number;
+  signal?: AbortSignal;
+}
+
+export interface TrainResult {
+  history: HistoryRow[];
+  state: TrainState;
+}
+
+/** Output index per level: by name `logits_<level>`, else by position. */
+export function outputOrder(model: tf.LayersModel, levels: LevelInfo[]): number[] {
+  const names = model.outputNames;
+  const byName = levels.map((l) => names.indexOf(`logits_${l.name}`));
+  if (byName.every((i) => i >= 0)) return byName;
+  if (names.length === levels.length) return levels.map((_l, i) => i);
+  throw new Error(`model outputs [${names.join(', ')}] do not match levels [${levels.map((l) => l.name).join(', ')}]`);
+}
+
+function trainableParams(model: tf.LayersModel): Param[] {
+  return model.trainableWeights.map((w) => ({ key: w.originalName, variable: w.read() as tf.Variable }));
+}
+
+function divergedError(epoch: number, step: number, levels: string[], vals: Float32Array): RunError {
+  const parts = levels.map((l, i) => `${l}=${vals[i]}`).join(', ');
+  return new RunError(
+    `training diverged: the loss is ${vals[levels.length]} at epoch ${epoch}, step ${step} (${parts}). ` +
+      `Lower optimizer.lr (e.g. 10x), check data.normalize (inputs should be about zero-mean, unit-variance), ` +
+      `or add a warmup (schedule: {type: cosine, warmup_epochs: 1}).`,
+  );
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const { model, levels, epochs, stepsPerEpoch } = opts;
+  const accumulate = opts.accumulate ?? 1;
+  if (!(Number.isInteger(accumulate) && accumulate >= 1)) {
+    throw new UserError(`train.accumulate must be a positive integer (got ${accumulate}).`);
+  }
+  checkSchedule(opts.scheduleSpec, epochs);
+  const levelLosses = buildLevelLosses(opts.lossSpec, levels);
+  const order = outputOrder(model, levels);
+  const inShape = model.inputs[0].shape.slice(1) as number[];
+  const params = trainableParams(model);
+  const phases = new OptimizerPhases(opts.optimizerSpec, epochs);
+  const ema = opts.ema ? new Ema(modelWeights(model), opts.ema.decay) : null;
+  let best: TrainState['best'] = null;
+  let startEpoch = 0;
+
+  if (opts.resume) {
+    const s = opts.resume.state;
+    if (opts.seed !== undefined && s.seed !== null && s.seed !== opts.seed) {
+      throw new UserError(`the checkpoint was trained with seed ${s.seed}, the experiment says ${opts.seed}; resume with the run's own config.`);
+    }
+    phases.setState(s.optimizers);
+    best = s.best;
+    startEpoch = s.epoch;
+    if (ema) {
+      if (!opts.resume.emaWeights) throw new UserError('the experiment enables ema but the checkpoint has no ema/ weights; resume with the run\'s own config.');
+      ema.setState({ weights: opts.resume.emaWeights });
+    }
+  }
+
+  const history: HistoryRow[] = [];
+  const levelNames = levels.map((l) => l.name);
+  const stateAt = (epoch: number, lr: number): TrainState => ({
+    version: 1,
+    epoch,
+    seed: opts.seed ?? null,
+    optimizers: phases.getState(),
+    schedule: { type: opts.scheduleSpec.type, epoch, lr },
+    best,
+    ema: opts.ema ? { decay: opts.ema.decay } : null,
+  });
+  let lastLr = NaN;
+
+  try {
+    for (let epoch = startEpoch; epoch < epochs; epoch++) {
+      const { optimizer, baseLr } = phases.optimizerForEpoch(epoch);
+      const lrFor = (step: number) =>
+        lrAt(opts.scheduleSpec, baseLr, { epoch, stepInEpoch: step, stepsPerEpoch, epochs });
+      const epochLr = lrFor(0);
+      lastLr = epochLr;
+      const t0 = performance.now();
+      const sums = new Float64Array(levels.length + 1);
+      let images = 0;
+      let step = 0;
+      let acc: tf.Tensor[] | null = null; // accumulated n-weighted gradients
+      let accN = 0;
+      let accCount = 0;
+      let groupStart = 0;
+
+      const flush = () => {
+        if (!acc) return;
+        const grads = acc;
+        const mean = accCount === 1 ? grads : grads.map((g) => tf.tidy(() => tf.div(g, accN)));
+        optimizer.lr = lrFor(groupStart);
+        optimizer.apply(params, mean);
+        if (mean !== grads) mean.forEach((g) => g.dispose());
+        grads.forEach((g) => g.dispose());
+        acc = null;
+        accN = 0;
+        accCount = 0;
+        ema?.update();
+      };
+
+      for await (const batch of opts.batchesFor(epoch)) {
+        if (opts.signal?.aborted) throw new InterruptedError(String(opts.signal.reason ?? 'abort'));
+        const kept: { t?: tf.Tensor1D } = {};
+        const { value, grads } = tf.variableGrads(() => {
+          const x = tf.tensor(batch.x, [batch.n, ...inShape], 'float32');
+          const out = model.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
+          const outs = Array.isArray(out) ? out : [out];
+          const { total, perLevel } = hierarchicalLoss(
+            levelLosses,
+            order.map((i) => outs[i] as tf.Tensor2D),
+            batch.labels,
+          );
+          kept.t = tf.keep(tf.stack([...perLevel, total]) as tf.Tensor1D);
+          return total;
+        }, params.map((p) => p.variable));
+        value.dispose();
+        const vals = kept.t!.dataSync() as Float32Array;
+        kept.t!.dispose();
+        const g = params.map((p) => grads[p.variable.name] ?? tf.zerosLike(p.variable));
+        if (!Number.isFinite(vals[levels.length])) {
+          g.forEach((t) => t.dispose());
+          acc?.forEach((t) => t.dispose());
+          throw divergedError(epoch, step, levelNames, vals);
+        }
+        for (let i = 0; i <= levels.length; i++) sums[i] += vals[i] * batch.n;
+        images += batch.n;
+
+        if (accumulate === 1) {
+          acc = g;
+          accN = batch.n;
+          accCount = 1;
+          groupStart = step;
+        } else {
+          // sum of n_i * g_i / sum n_i: the gradient of the mean loss over the whole group
+          const weighted = g.map((t) => tf.tidy(() => tf.mul(t, batch.n)));
+          g.forEach((t) => t.dispose());
+          if (!acc) {
+            acc = weighted;
+            groupStart = step;
+          } else {
+            const prev: tf.Tensor[] = acc;
+            acc = prev.map((a, i) => tf.tidy(() => tf.add(a, weighted[i])));
+            prev.forEach((t) => t.dispose());
+            weighted.forEach((t) => t.dispose());
+          }
+          accN += batch.n;
+          accCount++;
+        }
+        if (accCount >= accumulate) flush();
+        step++;
+
+        if (opts.onStep) {
+          const secs = (performance.now() - t0) / 1000;
+          const rate = step / Math.max(secs, 1e-9);
+          const left = stepsPerEpoch - step + (epochs - epoch - 1) * stepsPerEpoch;
+          opts.onStep({
+            epoch, epochs, step, steps: stepsPerEpoch, loss: vals[levels.length],
+            imagesPerSec: images / Math.max(secs, 1e-9), eta: Math.max(0, left) / rate,
+          });
+        }
+      }
+      flush();
+      if (images === 0) throw new RunError(`epoch ${epoch} produced no training batches`);
+      const trainSeconds = (performance.now() - t0) / 1000;
+
+      const train_loss: Record<string, number> = {};
+      levels.forEach((l, i) => (train_loss[l.name] = sums[i] / images));
+      train_loss.total = sums[levels.length] / images;
+
+      const val = opts.evaluate ? await opts.evaluate(epoch, 'raw') : undefined;
+      const val_ema = opts.evaluate && ema ? await ema.withAveraged(() => opts.evaluate!(epoch, 'ema')) : undefined;
+
+      const row: HistoryRow = {
+        epoch, lr: epochLr, optimizer: optimizer.name, train_loss,
+        ...(val ? { val } : {}), ...(val_ema ? { val_ema } : {}),
+        images_per_s: images / trainSeconds,
+        seconds: (performance.now() - t0) / 1000,
+      };
+
+      const f1 = val?.[levels[0].name]?.macro_f1;
+      const improved = f1 !== undefined && Number.isFinite(f1) && (best === null || f1 > best.metric);
+      if (improved) best = { metric: f1, epoch };
+      if (opts.checkpointDir) {
+        const withEma = ema ? { ema } : {};
+        if (improved) {
+          await saveCheckpoint(join(opts.checkpointDir, 'best'), model, undefined, withEma);
+          opts.onCheckpoint?.('best', join(opts.checkpointDir, 'best'), epoch);
+        }
+        await saveCheckpoint(join(opts.checkpointDir, 'last'), model, stateAt(epoch + 1, epochLr), withEma);
+        opts.onCheckpoint?.('last', join(opts.checkpointDir, 'last'), epoch);
+      }
+      history.push(row);
+      opts.onEpoch?.(row);
+    }
+    return { history, state: stateAt(Math.max(startEpoch, epochs), lastLr) };
+  } finally {
+    phases.dispose();
+    ema?.dispose();
+  }
+}

@@ -1,0 +1,135 @@
+// Compiled validators for the run-record schemas (schemas/run/*.schema.json) and the TypeScript
+// shapes of what they describe. The schemas are the truth: test/runs checks that every record the
+// code writes validates, and record.ts validates each write when EXP_TEST=1 so that every stage's
+// tests catch a record that drifts from its schema.
+import { readFileSync } from 'node:fs';
+import Ajv2020Module from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+
+// Both packages are CommonJS with `exports.default`; under NodeNext the default import is the
+// module object for the type checker, so take the callable explicitly.
+const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as typeof Ajv2020Module.default;
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as typeof addFormatsModule.default;
+
+export type RunStatus = 'running' | 'completed' | 'failed' | 'interrupted';
+export type StageStatus = RunStatus | 'skipped';
+
+export type GitInfo =
+  | { available: true; sha: string; branch: string | null; dirty: boolean; patch_sha256: string; root: string; untracked_omitted: { count: number; paths: string[] } }
+  | { available: false; reason: string; sha: null; branch: null; dirty: null; patch_sha256: null; root: null };
+
+/** source: `--set <key>`, `--sweep <key>`, or file:line:col of the sweep: block entry. */
+export interface Override { key: string; value: unknown; source: string }
+export interface SweepInfo { id: string; point: Record<string, unknown>; keys: string[] }
+export interface StageRecord { name: string; status: StageStatus; seconds: number | null; cached: boolean }
+export interface PredictionRecord { split: string; tta: number; reduce: 'logits' | 'probs'; default: boolean; path: string }
+export interface EnsembleMember { id: string; identity: string; weight: number; path?: string }
+export interface BackendInfo { name: string; version: string | null; deterministic: boolean }
+export interface DataInfo { fingerprint: string; counts: { train: number; [split: string]: number }; classes?: Record<string, number> }
+export interface NormalizeInfo { mean: number[]; std: number[]; images?: number; cached?: boolean }
+export interface Versions { node: string; exp: string; tfjs: string | null; lockfile_sha256: string | null }
+export interface RunError { message: string; stage?: string; type?: string }
+
+/** run.json */
+export interface RunJson {
+  schema_version: 1;
+  id: string;
+  name: string;
+  kind: 'train' | 'ensemble';
+  status: RunStatus;
+  started: string;
+  finished: string | null;
+  error: RunError | null;
+  identity: string;
+  config_hash: string;
+  git: GitInfo;
+  seed: number | null;
+  backend: BackendInfo | null;
+  versions: Versions;
+  data: DataInfo | null;
+  normalize: NormalizeInfo | null;
+  overrides: Override[];
+  sweep: SweepInfo | null;
+  stages: StageRecord[];
+  predictions: PredictionRecord[];
+  members: EnsembleMember[] | null;
+  experiment_path: string | null;
+  exp_command: string[];
+}
+
+export interface LevelMetrics { macro_f1: number; accuracy: number; top5: number | null; loss?: number; count?: number; [extra: string]: number | null | undefined }
+/** metrics.json: split -> "tta<N>" -> level -> metrics (or a cross-level number). */
+export type MetricsJson = Record<string, Record<string, Record<string, LevelMetrics | number>>>;
+
+export interface ValLevel { loss: number | null; macro_f1: number; accuracy: number; top5: number | null; [extra: string]: number | null }
+
+/** One line of history.jsonl. */
+export interface HistoryRow {
+  epoch: number;
+  lr: number;
+  optimizer?: string;
+  train: Record<string, number>;
+  train_loss: number;
+  val: Record<string, ValLevel> | null;
+  val_ema?: Record<string, ValLevel>;
+  val_loss?: number;
+  images_per_s: number;
+  seconds: number;
+}
+
+/** predictions/<split>/tta<N>/index.json */
+export interface PredictionIndex {
+  split: string;
+  ids: (string | number)[];
+  labels: Record<string, number[] | null>;
+  classes: Record<string, (string | number)[]>;
+  tta: number;
+  reduce: 'logits' | 'probs';
+  dtype: 'float32' | 'float16';
+  scores: 'logits' | 'log_probs';
+  rows: number;
+  levels: string[];
+}
+
+export type RunSchemaName = 'run' | 'metrics' | 'history-row' | 'index';
+
+const SCHEMA_DIR = new URL('../../schemas/run/', import.meta.url);
+
+/** The parsed schema file, e.g. for tests that compare its required keys with what the code writes. */
+export function runSchema(name: RunSchemaName): Record<string, unknown> {
+  return JSON.parse(readFileSync(new URL(`${name}.schema.json`, SCHEMA_DIR), 'utf8'));
+}
+
+let ajv: InstanceType<typeof Ajv2020> | undefined;
+const compiled = new Map<RunSchemaName, ValidateFunction>();
+
+/** Compiled (lazily, once) ajv validator for one run-record schema. */
+export function validator(name: RunSchemaName): ValidateFunction {
+  let v = compiled.get(name);
+  if (!v) {
+    ajv ??= addFormats(new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }));
+    v = ajv.compile(runSchema(name));
+    compiled.set(name, v);
+  }
+  return v;
+}
+
+export const validateRun = (x: unknown): x is RunJson => validator('run')(x);
+export const validateMetrics = (x: unknown): x is MetricsJson => validator('metrics')(x);
+export const validateHistoryRow = (x: unknown): x is HistoryRow => validator('history-row')(x);
+export const validateIndex = (x: unknown): x is PredictionIndex => validator('index')(x);
+
+/** The errors of the last validation by `validator(name)`, one per line, or '' when it passed. */
+export function schemaErrors(name: RunSchemaName): string {
+  const errors: ErrorObject[] = validator(name).errors ?? [];
+  return errors.map((e) => `${e.instancePath || '/'} ${e.message ?? ''}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`).join('\n');
+}
+
+/** Throws (naming the schema and every error) when `value` does not match; returns it typed. */
+export function assertValid<T>(name: RunSchemaName, value: T): T {
+  if (!validator(name)(value)) {
+    throw new Error(`${name}.schema.json rejects the record written:\n${schemaErrors(name)}`);
+  }
+  return value;
+}

@@ -130,3 +130,34 @@ test('whole-net gradients on wasm equal cpu within 1e-4', async () => {
     assert.deepEqual(again[i], got[i], `output ${i} differs between two wasm runs`);
   }
 });
+
+test('UnsortedSegmentSum (the gradient of gather, used by every loss) matches cpu on wasm', async () => {
+  const rng = new Rng(11);
+  const x = randomData(rng, [7, 3]);
+  const ids = Int32Array.from([2, 0, 2, 4, 1, 0, 9]); // 9 is out of range: dropped, as in TensorFlow
+  const run = async (backend: 'cpu' | 'wasm') => {
+    await ensureBackend(backend);
+    const out = tf.unsortedSegmentSum(tf.tensor2d(x, [7, 3]), tf.tensor1d(ids, 'int32'), 5);
+    const d = out.dataSync() as Float32Array;
+    out.dispose();
+    return d;
+  };
+  const ref = await run('cpu');
+  const got = await run('wasm');
+  assert.ok(relError(ref, got) < 1e-6, `relative error ${relError(ref, got)}`);
+});
+
+test('the training losses need no kernel that wasm lacks', async () => {
+  const { buildLevelLosses, hierarchicalLoss } = await import('../../src/model/losses.ts');
+  const levels = [{ name: 'species', numClasses: 6, counts: [5, 1, 2, 9, 3, 4] }, { name: 'genus', numClasses: 3, counts: [6, 11, 7] }];
+  const lossFns = buildLevelLosses({ type: 'focal', gamma: 2, class_balance: { beta: 0.9 }, label_smoothing: 0.1, weights: { species: 1.5 } }, levels);
+  const labels = [Int32Array.from([0, 3, 5, 1]), Int32Array.from([0, 1, 2, 1])];
+  const fn = () => {
+    const a = tf.variable(tf.randomNormal([4, 6], 0, 1, 'float32', 3));
+    const b = tf.variable(tf.randomNormal([4, 3], 0, 1, 'float32', 4));
+    const { grads } = tf.variableGrads(() => hierarchicalLoss(lossFns, [a as tf.Tensor2D, b as tf.Tensor2D], labels).total, [a, b]);
+    return Object.values(grads);
+  };
+  await ensureBackend('wasm');
+  assert.deepEqual(await missingKernels(fn, 'wasm'), []);
+});

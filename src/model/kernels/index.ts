@@ -4,8 +4,9 @@ import type { KernelConfig } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
 import { conv2dGradKernels } from './conv2d_grad.ts';
 import { depthwiseGradKernels } from './depthwise_grad.ts';
+import { segmentSumKernels } from './segment_sum.ts';
 
-export const wasmGradKernels: KernelConfig[] = [...conv2dGradKernels, ...depthwiseGradKernels];
+export const wasmGradKernels: KernelConfig[] = [...conv2dGradKernels, ...depthwiseGradKernels, ...segmentSumKernels];
 
 /** wasm's own kernels that ours replaced (Conv2DBackpropInput), kept for bench/kernels.ts. */
 export const replacedWasmKernels = new Map<string, KernelConfig>();

@@ -73,7 +73,7 @@ export interface ExperimentConfig {
      */
     image: {
       /**
-       * Images are resized to this square size (pixels) before cropping.
+       * The shorter side of every image is resized to this many pixels (aspect ratio kept, as torchvision's Resize(int)) before cropping; also the size of the resized-image cache.
        */
       resize: number;
       /**

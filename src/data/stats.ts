@@ -91,6 +91,15 @@ async function fingerprint(index: DatasetIndex, rows: Int32Array, resize: number
   return hashValue({ v: 1, resize, entries }).slice(0, 32);
 }
 
+/** The cached statistics for these rows, or null; computes nothing (for `exp plan`). */
+export async function cachedStats(index: DatasetIndex, rows: Int32Array, opts: Pick<StatsOptions, 'resize' | 'cacheDir' | 'concurrency'>): Promise<ChannelStats | null> {
+  const cacheDir = opts.cacheDir === undefined ? '.cache/exp' : opts.cacheDir;
+  if (cacheDir === null) return null;
+  const path = join(cacheDir, 'stats', `${await fingerprint(index, rows, opts.resize, Math.max(1, opts.concurrency ?? 4))}.json`);
+  const hit = readJsonIfExists<Omit<ChannelStats, 'cached'>>(path);
+  return hit ? { mean: hit.mean, std: hit.std, images: hit.images, cached: true } : null;
+}
+
 export async function computeStats(index: DatasetIndex, rows: Int32Array, opts: StatsOptions): Promise<ChannelStats> {
   const concurrency = Math.max(1, opts.concurrency ?? 4);
   const cacheDir = opts.cacheDir === undefined ? '.cache/exp' : opts.cacheDir;

@@ -1,0 +1,140 @@
+// The command table: names, options, help text and a lazy loader per command, so `exp --help`
+// and a typo never load tfjs or sharp.
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  multiple?: boolean;
+  short?: string;
+  default?: string | boolean;
+  help: string;
+  valueName?: string;
+}
+
+export interface CommandModule {
+  run(args: string[], opts: Record<string, unknown>): Promise<number | void>;
+}
+
+export interface CommandSpec {
+  name: string;
+  usage: string;
+  summary: string;
+  description?: string;
+  example: string;
+  minArgs: number;
+  options: Record<string, OptionSpec>;
+  load(): Promise<CommandModule>;
+}
+
+const runsDir: OptionSpec = { type: 'string', help: 'where run records live (default: runs)', valueName: 'DIR' };
+const quiet: OptionSpec = { type: 'boolean', help: 'print only errors and the final result' };
+const backend: OptionSpec = {
+  type: 'string',
+  help: 'auto|tensorflow|native|wasm|cpu (default auto: the fastest that loads)',
+  valueName: 'NAME',
+};
+
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'run',
+    usage: '<experiment.yaml>... [options]',
+    summary: 'validate, compile and run experiments, recording everything under runs/',
+    description:
+      'Validates each experiment file, compiles it into stages (index, split, stats, cache, train,\n' +
+      'predict, submission) shown live, and writes a run record under the runs directory.',
+    example: 'exp run experiments/quickstart.yaml --set train.epochs=3',
+    minArgs: 1,
+    options: {
+      set: { type: 'string', multiple: true, help: 'override a config value, read as YAML: key.path=value', valueName: 'K=V' },
+      sweep: { type: 'string', multiple: true, help: 'run one point per value: key.path=v1,v2 (product over several)', valueName: 'K=V1,V2' },
+      backend,
+      'runs-dir': runsDir,
+      name: { type: 'string', help: 'run name (default: the experiment name)', valueName: 'NAME' },
+      resume: { type: 'string', help: 'continue an interrupted run from its last checkpoint', valueName: 'RUN' },
+      'dry-run': { type: 'boolean', help: 'validate and print the plan; run nothing' },
+      'no-cache': { type: 'boolean', help: 'recompute cached stages (statistics, image cache)' },
+      quiet,
+    },
+    load: () => import('./commands/run.ts'),
+  },
+  {
+    name: 'validate',
+    usage: '<experiment.yaml>...',
+    summary: 'check experiment files against the schema and the semantic rules',
+    description:
+      'Reports every problem as file:line:col  path  message and exits 2 when any file has an error.\n' +
+      'A data path that does not exist is a warning here and an error for exp run.',
+    example: 'exp validate experiments/*.yaml',
+    minArgs: 1,
+    options: { set: { type: 'string', multiple: true, help: 'apply an override before validating', valueName: 'K=V' } },
+    load: () => import('./commands/validate.ts'),
+  },
+  {
+    name: 'plan',
+    usage: '<experiment.yaml> [options]',
+    summary: 'print the compiled stages and which are cached; runs nothing',
+    example: 'exp plan experiments/focal-hier.yaml',
+    minArgs: 1,
+    options: {
+      set: { type: 'string', multiple: true, help: 'apply an override', valueName: 'K=V' },
+      json: { type: 'boolean', help: 'print the plan as JSON' },
+    },
+    load: () => import('./commands/plan.ts'),
+  },
+  {
+    name: 'data inspect',
+    usage: '<dataset-dir> [--json]',
+    summary: 'format, classes per level, images per class, missing files',
+    example: 'exp data inspect data/sample/train',
+    minArgs: 1,
+    options: {
+      format: { type: 'string', help: 'herbarium|folders (default: detected)', valueName: 'NAME' },
+      levels: { type: 'string', help: 'comma-separated level names, finest first', valueName: 'L1,L2' },
+      json: { type: 'boolean', help: 'print JSON' },
+    },
+    load: () => import('./commands/data-inspect.ts'),
+  },
+  {
+    name: 'data synth',
+    usage: '<out-dir> [options]',
+    summary: 'generate a herbarium-like dataset in the Herbarium 2020 layout',
+    example: 'exp data synth /tmp/herb --species 24 --seed 1',
+    minArgs: 1,
+    options: {
+      species: { type: 'string', help: 'number of species (default 12)', valueName: 'N' },
+      seed: { type: 'string', help: 'generator seed (default 0)', valueName: 'N' },
+      size: { type: 'string', help: 'image size in pixels (default 128)', valueName: 'PX' },
+    },
+    load: () => import('./commands/data-synth.ts'),
+  },
+  {
+    name: 'stats',
+    usage: '<dataset-dir> [options]',
+    summary: 'per-channel mean and std over the training images (cached)',
+    example: 'exp stats data/sample/train --resize 64',
+    minArgs: 1,
+    options: {
+      resize: { type: 'string', help: 'shorter side in pixels before measuring (default 512)', valueName: 'PX' },
+      format: { type: 'string', help: 'herbarium|folders (default: detected)', valueName: 'NAME' },
+      json: { type: 'boolean', help: 'print JSON' },
+    },
+    load: () => import('./commands/stats.ts'),
+  },
+  {
+    name: 'ls',
+    usage: '[--runs-dir runs]',
+    summary: 'list runs: id, name, status, species macro-F1, backend, git SHA, duration',
+    example: 'exp ls --runs-dir runs',
+    minArgs: 0,
+    options: { 'runs-dir': runsDir, sweep: { type: 'string', help: 'only runs of this sweep', valueName: 'ID' }, json: { type: 'boolean', help: 'print JSON' } },
+    load: () => import('./commands/ls.ts'),
+  },
+  {
+    name: 'show',
+    usage: '<run>',
+    summary: "one run's record in readable form",
+    example: 'exp show runs/20261128-120000-quickstart-a1b2c3',
+    minArgs: 1,
+    options: { 'runs-dir': runsDir, json: { type: 'boolean', help: 'print run.json and metrics.json' } },
+    load: () => import('./commands/show.ts'),
+  },
+];

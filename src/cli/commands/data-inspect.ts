@@ -1,0 +1,11 @@
+// exp data inspect <dir>: what a dataset holds, before training on it.
+import { inspectDataset, renderInspect } from '../../data/inspect.ts';
+
+export async function run([dir]: string[], opts: { format?: string; levels?: string; json?: boolean }): Promise<number> {
+  const report = await inspectDataset(dir, {
+    format: opts.format,
+    levels: opts.levels ? opts.levels.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+  });
+  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderInspect(report));
+  return 0;
+}

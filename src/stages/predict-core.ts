@@ -1,0 +1,157 @@
+// Predictions for one split: every label level, several TTA counts from one pass (view 0 plain,
+// views 1.. augmented; the count-N result averages views 0..N-1), written as row blocks to .npy
+// files so a 138k x 32k split never sits in memory; metrics accumulated on the way.
+import { join } from 'node:path';
+import { tf } from '../model/tf.ts';
+import { BatchLoader } from '../data/loader.ts';
+import type { AugmentSpec, Normalize } from '../data/image.ts';
+import type { ImageCache } from '../data/cache.ts';
+import { NpyWriter, type NpyDtype } from '../eval/npy.ts';
+import { TtaAccumulator, type Reduction, type ScoreKind } from '../eval/tta.ts';
+import { ConsistencyAccumulator, MetricAccumulator, firstColumn, topK, type LevelMetrics } from '../eval/metrics.ts';
+import { writeAtomic, writeJsonAtomic } from '../util/fs.ts';
+import type { Subset } from './context.ts';
+
+export interface PredictOptions {
+  model: tf.LayersModel;
+  subset: Subset;
+  split: string;
+  /** TTA counts to write, e.g. [1, 4]; one pass computes max(counts) views. */
+  ttaCounts: number[];
+  reduce: Reduction;
+  image: { resize: number; size: number };
+  augment: AugmentSpec;
+  normalize: Normalize;
+  seed: number;
+  batchSize: number;
+  concurrency: number;
+  onBadImage: 'fail' | 'skip';
+  cache: ImageCache | null;
+  dtype: NpyDtype;
+  /** predictions/<split>/tta<N>/ for a count N. */
+  dirFor(tta: number): string;
+  onProgress?(done: number, total: number): void;
+}
+
+export interface SplitMetrics {
+  /** Per TTA count, per level; empty when the split has no labels. */
+  [tta: string]: Record<string, LevelMetrics | number>;
+}
+
+const TOPK = 5;
+
+/** Output tensor index of each level (outputs are named logits_<level>). */
+export function outputIndex(model: tf.LayersModel, levels: string[]): number[] {
+  return levels.map((l, i) => {
+    const k = model.outputNames.indexOf(`logits_${l}`);
+    return k >= 0 ? k : i;
+  });
+}
+
+/** Logits of one batch for each level: [level] -> Float32Array rows*cols. */
+export function predictBatch(model: tf.LayersModel, x: Float32Array, n: number, size: number, order: number[]): Float32Array[] {
+  return tf.tidy(() => {
+    const input = tf.tensor4d(x, [n, size, size, 3]);
+    const out = model.predict(input, { batchSize: n }) as tf.Tensor | tf.Tensor[];
+    const outs = Array.isArray(out) ? out : [out];
+    return order.map((i) => outs[i].dataSync() as Float32Array);
+  });
+}
+
+export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitMetrics; rows: number; skipped: number }> {
+  const { index } = o.subset;
+  const levels = index.levels.map((l) => l.name);
+  const cols = index.levels.map((l) => l.ids.length);
+  const order = outputIndex(o.model, levels);
+  const V = Math.max(...o.ttaCounts);
+  const labelled = index.labels[0].length > 0 && o.subset.rows.some((r) => index.labels[0][r] >= 0);
+  const loader = new BatchLoader(index, {
+    rows: o.subset.rows,
+    batchSize: o.batchSize,
+    seed: o.seed,
+    epoch: -1, // a key of its own, apart from every training epoch
+    image: o.image,
+    augment: o.augment,
+    normalize: o.normalize,
+    views: V,
+    concurrency: o.concurrency,
+    onBadImage: o.onBadImage,
+    cache: o.cache,
+  });
+
+  type Out = { scores: NpyWriter[]; top: NpyWriter[]; acc: MetricAccumulator[]; cons: ConsistencyAccumulator; kind: ScoreKind };
+  const outs = new Map<number, Out>();
+  const parents = index.levels.slice(0, -1).map((l) => l.parent!).filter(Boolean);
+  for (const n of o.ttaCounts) {
+    outs.set(n, {
+      scores: await Promise.all(levels.map((l, i) => NpyWriter.open(join(o.dirFor(n), `${l}.npy`), { dtype: o.dtype, cols: cols[i] }))),
+      top: await Promise.all(levels.map((l, i) => NpyWriter.open(join(o.dirFor(n), `${l}.top5.npy`), { dtype: 'int32', cols: Math.min(TOPK, cols[i]) }))),
+      acc: cols.map((c) => new MetricAccumulator(c)),
+      cons: new ConsistencyAccumulator(parents),
+      kind: n === 1 || o.reduce === 'logits' ? 'logits' : 'log_probs',
+    });
+  }
+  const ids: (number | string)[] = [];
+  const labels: number[][] = levels.map(() => []);
+  let done = 0;
+  try {
+    for await (const batch of loader) {
+      const B = batch.rows.length;
+      const per = o.image.size * o.image.size * 3;
+      const views: Float32Array[][] = []; // [view][level]
+      for (let v = 0; v < V; v++) {
+        views.push(predictBatch(o.model, batch.x.subarray(v * B * per, (v + 1) * B * per), B, o.image.size, order));
+      }
+      for (const r of batch.rows) ids.push(index.ids[r]);
+      levels.forEach((_l, li) => labels[li].push(...batch.labels[li]));
+      for (const [n, out] of outs) {
+        const top1: Int32Array[] = [];
+        for (let li = 0; li < levels.length; li++) {
+          const acc = new TtaAccumulator(B, cols[li], n === 1 ? 'logits' : o.reduce);
+          for (let v = 0; v < n; v++) acc.add(views[v][li]);
+          const { scores } = acc.finish();
+          const k = Math.min(TOPK, cols[li]);
+          const top = topK(scores, B, cols[li], k);
+          await out.scores[li].append(scores);
+          await out.top[li].append(top);
+          if (labelled) out.acc[li].add(top, k, batch.labels[li]);
+          top1.push(firstColumn(top, B, k));
+        }
+        if (labelled && parents.length) out.cons.add(top1);
+      }
+      done += B;
+      o.onProgress?.(done, o.subset.rows.length);
+    }
+  } catch (e) {
+    for (const out of outs.values()) await Promise.all([...out.scores, ...out.top].map((w) => w.abort()));
+    throw e;
+  }
+
+  const metrics: SplitMetrics = {};
+  for (const [n, out] of outs) {
+    await Promise.all([...out.scores, ...out.top].map((w) => w.close()));
+    // compact: at 138k test rows the ids alone are megabytes
+    writeAtomic(join(o.dirFor(n), 'index.json'), JSON.stringify({
+      split: o.split,
+      ids,
+      labels: Object.fromEntries(levels.map((l, li) => [l, labelled ? labels[li] : null])),
+      classes: Object.fromEntries(index.levels.map((l) => [l.name, l.ids])),
+      tta: n,
+      reduce: o.reduce,
+      dtype: o.dtype,
+      scores: out.kind,
+      rows: ids.length,
+      levels,
+    }));
+    if (labelled) {
+      const m: Record<string, LevelMetrics | number> = Object.fromEntries(levels.map((l, li) => [l, out.acc[li].finish()]));
+      if (parents.length) m.hierarchy_consistency = out.cons.finish();
+      metrics[`tta${n}`] = m;
+      writeJsonAtomic(join(o.dirFor(n), 'per_class.json'), Object.fromEntries(levels.map((l, li) => {
+        const pc = out.acc[li].perClass();
+        return [l, { classes: index.levels[li].ids, f1: [...pc.f1], precision: [...pc.precision], recall: [...pc.recall], support: [...pc.support] }];
+      })));
+    }
+  }
+  return { metrics, rows: ids.length, skipped: loader.skipped.length };
+}

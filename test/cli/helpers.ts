@@ -1,0 +1,40 @@
+// Run the real `exp` binary in a child process, as a user would.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = fileURLToPath(new URL('../../bin/exp.js', import.meta.url));
+
+export interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function exp(args: string[], opts: { cwd?: string; env?: Record<string, string>; onStdout?: (s: string) => void } = {}): Promise<Result> & { child: ReturnType<typeof spawn> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, EXP_TEST: '1', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+    opts.onStdout?.(stdout);
+  });
+  child.stderr.on('data', (d) => (stderr += d));
+  const p = new Promise<Result>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }))) as Promise<Result> & { child: typeof child };
+  p.child = child;
+  return p;
+}
+
+/** Settings that make the quickstart a few-second smoke run on data/sample. */
+export const SMOKE = [
+  '--set', 'train.epochs=1',
+  '--set', 'train.max_steps_per_epoch=2',
+  '--set', 'train.batch_size=16',
+  '--set', 'data.image={resize: 36, size: 32}',
+  '--set', 'tta.count=2',
+];

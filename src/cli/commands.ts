@@ -81,6 +81,23 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/plan.ts'),
   },
   {
+    name: 'predict',
+    usage: '<run> [--split val|test] [--tta N]',
+    summary: "new predictions from a trained run's best checkpoint, without retraining",
+    description:
+      'Writes predictions/<split>/tta<N>/ beside the originals and records them in run.json (and\n' +
+      'metrics.json for val), so the TTA count is an ablation that costs no training.',
+    example: 'exp predict runs/20261128-120000-quickstart-a1b2c3 --split val --tta 8',
+    minArgs: 1,
+    options: {
+      split: { type: 'string', help: 'val or test (default val)', valueName: 'SPLIT' },
+      tta: { type: 'string', help: 'views per image: N-1 augmented + 1 plain (default: the run\'s tta.count)', valueName: 'N' },
+      backend,
+      'runs-dir': runsDir,
+    },
+    load: () => import('./commands/predict.ts'),
+  },
+  {
     name: 'data inspect',
     usage: '<dataset-dir> [--json]',
     summary: 'format, classes per level, images per class, missing files',

@@ -1,0 +1,111 @@
+// Building blocks shared by the backbones: a small builder that names every layer like its
+// PyTorch module (so a weights importer maps by name), pads like PyTorch (explicit symmetric
+// zero padding where tfjs' 'same' would pad asymmetrically), and seeds every initialiser from
+// (model seed, layer name) so the same seed gives the same weights in any build order.
+import { tf } from '../tf.ts';
+import { mixKeys } from '../../util/rng.ts';
+import { GroupConv2D } from './group_conv.ts';
+import { batchNorm } from './batch_norm.ts';
+
+type ST = tf.SymbolicTensor;
+export type Activation = 'relu' | 'relu6' | 'swish' | 'sigmoid';
+
+/** FNV-1a hash of a layer name, so a layer's seed depends on its name, not on its position. */
+function nameHash(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    h ^= name.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** The initialiser seed of the layer `name` in a model seeded with `seed`. */
+export function layerSeed(seed: number, name: string): number {
+  return mixKeys(seed, nameHash(name));
+}
+
+export interface ConvOpts {
+  filters: number;
+  kernel: number;
+  stride?: number;
+  /** PyTorch's symmetric padding; default kernel // 2. */
+  padding?: number;
+  groups?: number;
+  bias?: boolean;
+}
+
+/** Applies a layer to symbolic input(s); tfjs types apply() for eager tensors too. */
+export function sym(layer: tf.layers.Layer, x: ST | ST[]): ST {
+  return layer.apply(x) as ST;
+}
+
+export class NetBuilder {
+  constructor(readonly seed: number) {}
+
+  /** He (kaiming) normal over the fan-in, as torchvision initialises convolutions. */
+  heNormal(name: string, scale = 2): ReturnType<typeof tf.initializers.varianceScaling> {
+    return tf.initializers.varianceScaling({ scale, mode: 'fanIn', distribution: 'normal', seed: layerSeed(this.seed, name) });
+  }
+
+  /** Convolution named `name`; groups = 1 dense, = input channels depthwise, otherwise grouped. */
+  conv(x: ST, name: string, o: ConvOpts): ST {
+    const cin = x.shape[3] as number;
+    const k = o.kernel;
+    const stride = o.stride ?? 1;
+    const pad = o.padding ?? Math.floor(k / 2);
+    const groups = o.groups ?? 1;
+    let padding: 'same' | 'valid' = 'valid';
+    if (pad > 0 && stride === 1 && 2 * pad === k - 1) padding = 'same';
+    else if (pad > 0) x = sym(tf.layers.zeroPadding2d({ padding: pad, name: `${name}.pad` }), x);
+    const common = { kernelSize: k, strides: stride, padding, useBias: o.bias ?? false, name };
+    if (groups === 1) {
+      return sym(tf.layers.conv2d({ ...common, filters: o.filters, kernelInitializer: this.heNormal(name) }), x);
+    }
+    if (groups === cin && o.filters === cin) {
+      // tfjs counts the fan-in of a depthwise kernel [k,k,C,1] as k*k*C; one output really sees
+      // k*k inputs, so scale by C to get He variance 2/(k*k).
+      return sym(tf.layers.depthwiseConv2d({
+        ...common, depthMultiplier: 1, depthwiseInitializer: this.heNormal(name, 2 * cin),
+      }), x);
+    }
+    return sym(new GroupConv2D({
+      filters: o.filters, kernelSize: k, strides: stride, groups, padding, useBias: o.bias ?? false,
+      seed: layerSeed(this.seed, name), name,
+    }), x);
+  }
+
+  bn(x: ST, name: string, epsilon = 1e-5): ST {
+    return sym(batchNorm(name, epsilon), x);
+  }
+
+  act(x: ST, name: string, kind: Activation): ST {
+    return sym(tf.layers.activation({ activation: kind, name }), x);
+  }
+
+  add(a: ST, b: ST, name: string): ST {
+    return sym(tf.layers.add({ name }), [a, b]);
+  }
+
+  /** Max pooling with PyTorch padding (zero padding is exact here: inputs follow a ReLU). */
+  maxPool(x: ST, name: string, kernel: number, stride: number, pad: number | [[number, number], [number, number]]): ST {
+    if (pad !== 0) x = sym(tf.layers.zeroPadding2d({ padding: pad, name: `${name}.pad` }), x);
+    return sym(tf.layers.maxPooling2d({ poolSize: kernel, strides: stride, padding: 'valid', name }), x);
+  }
+
+  /**
+   * Squeeze-and-excitation: global average -> 1x1 conv (reduce, with bias) -> act -> 1x1 conv
+   * (expand, with bias) -> sigmoid -> channel-wise scale of x. `names` are the two convs'
+   * PyTorch names (pretrainedmodels: se_module.fc1/fc2; timm: se.conv_reduce/conv_expand).
+   */
+  se(x: ST, prefix: string, reduced: number, act: Activation, names: [string, string]): ST {
+    const c = x.shape[3] as number;
+    let s = sym(tf.layers.globalAveragePooling2d({ name: `${prefix}.pool` }), x);
+    s = sym(tf.layers.reshape({ targetShape: [1, 1, c], name: `${prefix}.reshape` }), s);
+    s = this.conv(s, `${prefix}.${names[0]}`, { filters: reduced, kernel: 1, bias: true });
+    s = this.act(s, `${prefix}.act`, act);
+    s = this.conv(s, `${prefix}.${names[1]}`, { filters: c, kernel: 1, bias: true });
+    s = this.act(s, `${prefix}.gate`, 'sigmoid');
+    return sym(tf.layers.multiply({ name: `${prefix}.scale` }), [x, s]);
+  }
+}

@@ -1,0 +1,8 @@
+// Custom layers of exp. Importing this module registers every custom class for serialisation,
+// so a saved model that uses them loads back (tf.loadLayersModel needs the classes registered).
+export { GroupConv2D, groupConv2d, convOutputLength } from './group_conv.ts';
+export type { GroupConv2DArgs, Padding } from './group_conv.ts';
+export { FreezableBatchNorm, batchNorm } from './batch_norm.ts';
+export { NetBuilder, layerSeed } from './blocks.ts';
+export type { Activation, ConvOpts } from './blocks.ts';
+export { SeededDropout, setDropoutStep } from './dropout.ts';

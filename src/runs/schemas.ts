@@ -90,6 +90,7 @@ export interface PredictionIndex {
   scores: 'logits' | 'log_probs';
   rows: number;
   levels: string[];
+  decode?: { logit_adjust_tau: number; hierarchical_weights: number[] | null } | null;
 }
 
 export type RunSchemaName = 'run' | 'metrics' | 'history-row' | 'index';

@@ -38,3 +38,13 @@ export function need<T>(value: T | undefined, what: string): T {
 export function allRows(index: DatasetIndex): Int32Array {
   return Int32Array.from({ length: index.files.length }, (_x, i) => i);
 }
+
+/** Training images per class at each level, over the subset's rows (class-balanced loss, priors). */
+export function trainCounts(train: Subset): Int32Array[] {
+  return train.index.levels.map((l, li) => {
+    const counts = new Int32Array(l.ids.length);
+    const lab = train.index.labels[li];
+    for (const r of train.rows) if (lab[r] >= 0) counts[lab[r]]++;
+    return counts;
+  });
+}

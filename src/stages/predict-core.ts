@@ -8,6 +8,7 @@ import type { AugmentSpec, Normalize } from '../data/image.ts';
 import type { ImageCache } from '../data/cache.ts';
 import { NpyWriter, type NpyDtype } from '../eval/npy.ts';
 import { TtaAccumulator, type Reduction, type ScoreKind } from '../eval/tta.ts';
+import { logitAdjust, logPriorFromCounts, ancestorMaps, hierarchicalScores } from '../eval/decode.ts';
 import { ConsistencyAccumulator, MetricAccumulator, firstColumn, topK, type LevelMetrics } from '../eval/metrics.ts';
 import { writeAtomic, writeJsonAtomic } from '../util/fs.ts';
 import type { Subset } from './context.ts';
@@ -28,6 +29,11 @@ export interface PredictOptions {
   onBadImage: 'fail' | 'skip';
   cache: ImageCache | null;
   dtype: NpyDtype;
+  /**
+   * Decoding for the rankings (top-5, metrics, submission); the saved scores stay the model's.
+   * Off unless tau > 0 or hierarchical weights are given.
+   */
+  decode?: Decode;
   /** predictions/<split>/tta<N>/ for a count N. */
   dirFor(tta: number): string;
   onProgress?(done: number, total: number): void;
@@ -39,6 +45,38 @@ export interface SplitMetrics {
 }
 
 const TOPK = 5;
+
+export interface Decode {
+  /** Logit adjustment strength (0 = off) and the training class counts per level. */
+  tau: number;
+  trainCounts: ArrayLike<number>[];
+  /** Hierarchy-aware decoding of the target level: one weight per level, or null for off. */
+  hierarchical: number[] | null;
+}
+
+/** The decode block of a config, or undefined when both options are off. */
+export function decodeOf(
+  cfg: { logit_adjust: { tau: number }; hierarchical: { enabled: boolean; weights: Record<string, number> } },
+  levels: string[], trainCounts: ArrayLike<number>[],
+): Decode | undefined {
+  const hier = cfg.hierarchical.enabled ? levels.map((l) => cfg.hierarchical.weights[l] ?? 1) : null;
+  if (!(cfg.logit_adjust.tau > 0) && !hier) return undefined;
+  return { tau: cfg.logit_adjust.tau, trainCounts, hierarchical: hier };
+}
+
+/** Ranking scores per level from reduced scores: logit adjustment, then hierarchical decoding. */
+function rankingScores(
+  reduced: { scores: Float32Array; kind: ScoreKind }[], rows: number, cols: number[], d: Decode | undefined,
+  priors: Float64Array[] | null, ancestors: Int32Array[] | null,
+): Float32Array[] {
+  if (!d) return reduced.map((r) => r.scores);
+  const adjusted = reduced.map((r, li) => (priors ? logitAdjust(r.scores, rows, cols[li], priors[li], d.tau) : r.scores));
+  if (!d.hierarchical || !ancestors) return adjusted;
+  // adjusted logits minus a constant per row are still logits; log-probs minus tau*prior are not
+  // normalised, so they are re-normalised as logits (log-softmax is shift-invariant).
+  const blocks = adjusted.map((scores, li) => ({ scores, cols: cols[li], kind: (priors ? 'logits' : reduced[li].kind) as ScoreKind }));
+  return [hierarchicalScores(blocks, ancestors, d.hierarchical, rows), ...adjusted.slice(1)];
+}
 
 /** Output tensor index of each level (outputs are named logits_<level>). */
 export function outputIndex(model: tf.LayersModel, levels: string[]): number[] {
@@ -91,6 +129,8 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
       kind: n === 1 || o.reduce === 'logits' ? 'logits' : 'log_probs',
     });
   }
+  const priors = o.decode && o.decode.tau > 0 ? o.decode.trainCounts.map((c) => logPriorFromCounts(c)) : null;
+  const ancestors = o.decode?.hierarchical ? ancestorMaps(parents, cols[0]) : null;
   const ids: (number | string)[] = [];
   const labels: number[][] = levels.map(() => []);
   let done = 0;
@@ -106,13 +146,16 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
       levels.forEach((_l, li) => labels[li].push(...batch.labels[li]));
       for (const [n, out] of outs) {
         const top1: Int32Array[] = [];
-        for (let li = 0; li < levels.length; li++) {
+        const reduced = levels.map((_l, li) => {
           const acc = new TtaAccumulator(B, cols[li], n === 1 ? 'logits' : o.reduce);
           for (let v = 0; v < n; v++) acc.add(views[v][li]);
-          const { scores } = acc.finish();
+          return acc.finish();
+        });
+        const ranking = rankingScores(reduced, B, cols, o.decode, priors, ancestors);
+        for (let li = 0; li < levels.length; li++) {
           const k = Math.min(TOPK, cols[li]);
-          const top = topK(scores, B, cols[li], k);
-          await out.scores[li].append(scores);
+          const top = topK(ranking[li], B, cols[li], k);
+          await out.scores[li].append(reduced[li].scores);
           await out.top[li].append(top);
           if (labelled) out.acc[li].add(top, k, batch.labels[li]);
           top1.push(firstColumn(top, B, k));
@@ -142,6 +185,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
       scores: out.kind,
       rows: ids.length,
       levels,
+      decode: o.decode ? { logit_adjust_tau: o.decode.tau, hierarchical_weights: o.decode.hierarchical } : null,
     }));
     if (labelled) {
       const m: Record<string, LevelMetrics | number> = Object.fromEntries(levels.map((l, li) => [l, out.acc[li].finish()]));

@@ -10,8 +10,8 @@ import { readJson } from '../util/fs.ts';
 import type { PredictionIndex } from '../runs/schemas.ts';
 import type { RunRecord } from '../runs/record.ts';
 import type { MetricsJson } from '../runs/schemas.ts';
-import { need, type RunContext } from './context.ts';
-import { predictSplit } from './predict-core.ts';
+import { need, trainCounts, type RunContext } from './context.ts';
+import { decodeOf, predictSplit } from './predict-core.ts';
 
 /** model/best when the run validated, else model/last. */
 export function checkpointFor(record: RunRecord): string {
@@ -43,6 +43,7 @@ export function predictStage(ctx: RunContext): StageExecutor {
         onBadImage: c.data.on_bad_image,
         cache: ctx.imageCache ?? null,
         dtype: c.outputs.dtype,
+        decode: decodeOf(c.decode, c.data.levels, trainCounts(need(ctx.train, 'the training split'))),
         dirFor: (n) => ctx.record.predictionsDir(split, n),
         onProgress: (done, total) => io.progress(`${done}/${total} images`),
       });

@@ -1,6 +1,7 @@
 // One experiment, end to end: run record first (so a crash still leaves one), then the compiled
 // stages through listr2, then the final status. The only place that knows every stage kind.
-import { dirname } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { ExperimentConfig } from '../config/types.gen.ts';
 import type { LoadResult } from '../config/load.ts';
@@ -10,7 +11,11 @@ import { runStages, type StageExecutor } from '../plan/listr.ts';
 import { createRun, installSignalHandlers, type RunRecord } from '../runs/record.ts';
 import type { SweepInfo } from '../runs/schemas.ts';
 import type { BackendName } from '../model/backend.ts';
-import { hashValue } from '../util/hash.ts';
+import { hashValue, sha256, stableStringify } from '../util/hash.ts';
+import { readJsonIfExists, writeAtomic } from '../util/fs.ts';
+import { loadDataset } from '../data/formats/index.ts';
+import { dataFingerprint } from '../data/fingerprint.ts';
+import { alignToTraining } from '../data/hierarchy.ts';
 import type { RunContext } from './context.ts';
 import { cacheStage, indexStage, splitStage, statsStage } from './data.ts';
 import { trainStage } from './train.ts';
@@ -24,8 +29,12 @@ export interface RunOptions {
   noCache?: boolean;
   argv: string[];
   sweep?: SweepInfo | null;
-  /** Continue this run (its record is reopened; finished stages are redone except training epochs). */
-  resume?: { record: RunRecord; checkpoint: string };
+  /**
+   * Continue this run: its record is reopened and the data stages are redone (cached), training
+   * continues from `checkpoint` (model/last; absent when the run died before its first epoch
+   * ended, and then training starts over), and prediction follows.
+   */
+  resume?: { record: RunRecord; checkpoint?: string };
 }
 
 /**
@@ -74,7 +83,7 @@ export async function runExperiment(loaded: LoadResult, config: ExperimentConfig
     argv: opts.argv,
     cwdForGit: dirname(loaded.files[loaded.files.length - 1]),
   });
-  if (opts.resume) record.update({ status: 'running', finished: null, error: null });
+  if (opts.resume) prepareResume(opts.resume.record, opts.resume.checkpoint);
   const controller = new AbortController();
   const removeHandlers = installSignalHandlers(record, { onSignal: (s) => controller.abort(s) });
   const ctx: RunContext = {
@@ -84,6 +93,7 @@ export async function runExperiment(loaded: LoadResult, config: ExperimentConfig
     noCache: !!opts.noCache,
     signal: controller.signal,
     resumeFrom: opts.resume?.checkpoint,
+    // the resumed run's own dataset: data stages recompute it from the cache
     normalize: typeof config.data.normalize === 'object' ? { mean: config.data.normalize.mean, std: config.data.normalize.std } : undefined,
   };
   let current: Stage | undefined;
@@ -105,4 +115,46 @@ export async function runExperiment(loaded: LoadResult, config: ExperimentConfig
   } finally {
     removeHandlers();
   }
+}
+
+/**
+ * Makes a reopened record consistent with the checkpoint it continues from: history rows of
+ * epochs the checkpoint does not contain are dropped (they are trained again), results of the
+ * stages after training are removed (they are recomputed), and the run is running again.
+ * History epochs are 1-based; state.json's epoch is the number of epochs completed.
+ */
+function prepareResume(record: RunRecord, checkpoint: string | undefined): void {
+  const done = checkpoint ? (readJsonIfExists<{ epoch: number }>(join(checkpoint, 'state.json'))?.epoch ?? 0) : 0;
+  const file = record.path('history.jsonl');
+  if (existsSync(file)) {
+    const rows = readJsonLines(file).filter((r) => typeof r.epoch === 'number' && r.epoch <= done);
+    writeAtomic(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
+  }
+  rmSync(record.path('metrics.json'), { force: true });
+  record.update({ status: 'running', finished: null, error: null, predictions: [] });
+}
+
+function readJsonLines(file: string): { epoch?: unknown }[] {
+  const out: { epoch?: unknown }[] = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as { epoch?: unknown });
+    } catch {
+      break; // a torn last line (killed mid-write) ends the history
+    }
+  }
+  return out;
+}
+
+/**
+ * The data fingerprint the index stage would record for this config (same computation), so a
+ * sweep can tell whether a finished run already has a point's identity before starting it.
+ */
+export async function predictDataFingerprint(config: ExperimentConfig): Promise<string> {
+  const d = config.data;
+  const train = await loadDataset(d.format, d.train, d.levels, 'train', {});
+  const fps = [await dataFingerprint(train)];
+  if (d.test) fps.push(await dataFingerprint(alignToTraining(train, await loadDataset(d.format, d.test, d.levels, 'test', {}))));
+  return fps.length === 1 ? fps[0].sha256 : sha256(stableStringify(fps.map((f) => f.sha256)));
 }

@@ -14,7 +14,7 @@ import { loadCheckpoint } from '../train/checkpoint.ts';
 import { BatchLoader } from '../data/loader.ts';
 import { MetricAccumulator, topK } from '../eval/metrics.ts';
 import type { HistoryRow } from '../runs/schemas.ts';
-import { need, type RunContext, type Subset } from './context.ts';
+import { need, trainCounts, type RunContext } from './context.ts';
 import { outputIndex } from './predict-core.ts';
 
 export function lossSpecOf(c: ExperimentConfig): LossSpec {
@@ -45,16 +45,6 @@ export function optimizerPlanOf(c: ExperimentConfig): OptimizerPlan {
   }
   if (next < epochs) out.push({ optimizer: base as OptimizerConfig, from_epoch: next, to_epoch: epochs });
   return { phases: out };
-}
-
-/** Training examples per class at each level, over the training rows only. */
-function classCountsOf(train: Subset): Int32Array[] {
-  return train.index.levels.map((l, li) => {
-    const counts = new Int32Array(l.ids.length);
-    const lab = train.index.labels[li];
-    for (const r of train.rows) if (lab[r] >= 0) counts[lab[r]]++;
-    return counts;
-  });
 }
 
 /** Loop history row -> history.jsonl row (1-based epochs, schema names). */
@@ -93,7 +83,7 @@ export function trainStage(ctx: RunContext): StageExecutor {
     io.log(`backend ${info.name}: ${info.detail}`);
 
     const levelNames = c.data.levels;
-    const counts = classCountsOf(trainSet);
+    const counts = trainCounts(trainSet);
     const levels: LevelInfo[] = trainSet.index.levels.map((l, i) => ({ name: l.name, numClasses: l.ids.length, counts: counts[i] }));
 
     let model: tf.LayersModel;

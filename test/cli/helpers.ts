@@ -38,3 +38,10 @@ export const SMOKE = [
   '--set', 'data.image={resize: 36, size: 32}',
   '--set', 'tta.count=2',
 ];
+
+/** Fails with ajv's messages when `value` does not match the run-record schema `name`. */
+export async function assertSchema(name: 'run' | 'metrics' | 'history-row' | 'index', value: unknown): Promise<void> {
+  const { validator, schemaErrors } = await import('../../src/runs/schemas.ts');
+  const valid = validator(name)(value) === true;
+  if (!valid) throw new Error(`${name} record does not match its schema: ${schemaErrors(name)}`);
+}

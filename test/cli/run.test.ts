@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { exp, ROOT, SMOKE } from './helpers.ts';
-import { validateHistoryRow, validateIndex, validateMetrics, validateRun, schemaErrors } from '../../src/runs/schemas.ts';
+import { exp, ROOT, SMOKE, assertSchema } from './helpers.ts';
 import { readNpy } from '../../src/eval/npy.ts';
 
 const onlyRun = (runs: string) => {
@@ -21,8 +20,8 @@ test('exp run writes a complete, schema-valid run record with predictions and a 
   const r = await exp(['run', 'experiments/quickstart.yaml', ...SMOKE, '--runs-dir', runs, '--backend', 'wasm']);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const dir = onlyRun(runs);
-  const run = json(join(dir, 'run.json'));
-  assert.ok(validateRun(run), schemaErrors('run'));
+  const run: any = json(join(dir, 'run.json'));
+  await assertSchema('run', run);
   assert.equal(run.status, 'completed');
   assert.equal(run.kind, 'train');
   assert.equal(run.seed, 1);
@@ -42,9 +41,9 @@ test('exp run writes a complete, schema-valid run record with predictions and a 
 
   const history = readFileSync(join(dir, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(history.length, 1);
-  for (const row of history) assert.ok(validateHistoryRow(row), schemaErrors('history-row'));
-  const metrics = json(join(dir, 'metrics.json'));
-  assert.ok(validateMetrics(metrics), schemaErrors('metrics'));
+  for (const row of history) await assertSchema('history-row', row);
+  const metrics: any = json(join(dir, 'metrics.json'));
+  await assertSchema('metrics', metrics);
   assert.deepEqual(Object.keys(metrics.val).sort(), ['tta1', 'tta2']);
   for (const level of ['species', 'genus', 'family']) {
     const m = metrics.val.tta2[level];
@@ -53,8 +52,8 @@ test('exp run writes a complete, schema-valid run record with predictions and a 
   for (const split of ['val', 'test']) {
     for (const tta of [1, 2]) {
       const pdir = join(dir, 'predictions', split, `tta${tta}`);
-      const index = json(join(pdir, 'index.json'));
-      assert.ok(validateIndex(index), schemaErrors('index'));
+      const index: any = json(join(pdir, 'index.json'));
+      await assertSchema('index', index);
       assert.equal(index.rows, split === 'test' ? 120 : run.data.counts.val);
       const sp = await readNpy(join(pdir, 'species.npy'));
       assert.deepEqual(sp.shape, [index.rows, 12]);
@@ -81,8 +80,8 @@ test('a failing stage leaves a record that says which stage failed and why', asy
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /not an image/);
   assert.doesNotMatch(r.stderr, /\n\s+at /);
-  const run = json(join(onlyRun(runs), 'run.json'));
-  assert.ok(validateRun(run), schemaErrors('run'));
+  const run: any = json(join(onlyRun(runs), 'run.json'));
+  await assertSchema('run', run);
   assert.equal(run.status, 'failed');
   assert.equal(run.error.stage, 'stats');
   assert.match(run.error.message, /not an image/);
@@ -102,8 +101,8 @@ test('SIGINT during training marks the run interrupted and keeps the last checkp
   const r = await p;
   assert.equal(r.code, 130, r.stderr);
   const dir = onlyRun(runs);
-  const run = json(join(dir, 'run.json'));
-  assert.ok(validateRun(run), schemaErrors('run'));
+  const run: any = json(join(dir, 'run.json'));
+  await assertSchema('run', run);
   assert.equal(run.status, 'interrupted');
   assert.equal(run.stages.find((s: { name: string }) => s.name === 'train').status, 'interrupted');
   assert.ok(existsSync(join(dir, 'model', 'last', 'state.json')), 'last checkpoint kept');

@@ -10,8 +10,8 @@ import type { ExperimentConfig } from '../../config/types.gen.ts';
 import { UserError } from '../../errors.ts';
 import { indexStage, splitStage } from '../../stages/data.ts';
 import { checkpointFor } from '../../stages/predict.ts';
-import { predictSplit } from '../../stages/predict-core.ts';
-import type { RunContext } from '../../stages/context.ts';
+import { decodeOf, predictSplit } from '../../stages/predict-core.ts';
+import { trainCounts, type RunContext } from '../../stages/context.ts';
 import type { Stage } from '../../plan/types.ts';
 import type { StageIO } from '../../plan/listr.ts';
 import { ensureBackend, type BackendName } from '../../model/backend.ts';
@@ -65,6 +65,7 @@ export async function run([arg]: string[], opts: { split?: string; tta?: string;
     onBadImage: config.data.on_bad_image,
     cache: ctx.imageCache ?? null,
     dtype: config.outputs.dtype,
+    decode: decodeOf(config.decode, config.data.levels, trainCounts(ctx.train!)),
     dirFor: (n) => record.predictionsDir(split, n),
     onProgress: (done, total) => {
       if (process.stderr.isTTY) process.stderr.write(`\r${done}/${total} images`);

@@ -154,4 +154,26 @@ export const COMMANDS: CommandSpec[] = [
     options: { 'runs-dir': runsDir, json: { type: 'boolean', help: 'print run.json and metrics.json' } },
     load: () => import('./commands/show.ts'),
   },
+  {
+    name: 'weights import',
+    usage: '<checkpoint> --backbone NAME --out DIR [options]',
+    summary: 'import a PyTorch .pth or .safetensors state dict into a backbone (tfjs model directory)',
+    description:
+      'Reads the checkpoint without executing anything in it (pickled code is refused), maps the names of\n' +
+      "the backbone's reference definition (torchvision resnet18/34/50 and mobilenet_v2, pretrainedmodels\n" +
+      'se_resnext50_32x4d, timm or torchvision efficientnet_b0) to its layers, converts layouts, and writes\n' +
+      'DIR/model.json + weights.bin + import-report.json for model.backbone.weights. Anything missing,\n' +
+      'unexpected or of the wrong shape is listed and is an error unless --allow-partial.',
+    example: 'exp weights import resnet50.pth --backbone resnet50 --out weights/resnet50-imagenet',
+    minArgs: 1,
+    options: {
+      backbone: { type: 'string', help: 'the architecture the checkpoint was saved from', valueName: 'NAME' },
+      out: { type: 'string', help: 'directory to write the tfjs layers model to', valueName: 'DIR' },
+      'include-head': { type: 'boolean', help: 'also import the ImageNet classifier (global average pool + dense)' },
+      'allow-partial': { type: 'boolean', help: 'write the model even when weights are missing, unexpected or mis-shaped' },
+      'input-size': { type: 'string', help: 'input size of the saved model in pixels (default 224; weights do not depend on it)', valueName: 'PX' },
+      json: { type: 'boolean', help: 'print the import report as JSON' },
+    },
+    load: () => import('./commands/weights-import.ts'),
+  },
 ];

@@ -4,6 +4,7 @@ import type { StageExecutor } from '../plan/listr.ts';
 import type { ExperimentConfig } from '../config/types.gen.ts';
 import { ensureBackend } from '../model/backend.ts';
 import { buildModel, loadBackboneWeights } from '../model/build.ts';
+import { resolveWeights } from '../weights/import.ts';
 import { buildLevelLosses, type LossSpec, type LevelInfo } from '../model/losses.ts';
 import { tf } from '../model/tf.ts';
 import type { OptimizerPlan } from '../train/phases.ts';
@@ -103,7 +104,9 @@ export function trainStage(ctx: RunContext): StageExecutor {
         seed: c.seed,
       });
       if (c.model.backbone.weights) {
-        const rep = await loadBackboneWeights(model, c.model.backbone.weights);
+        // a .pth/.safetensors file is imported once and cached by content; a directory is used as is
+        const dir = await resolveWeights(c.model.backbone.weights, c.model.backbone.name, c.data.cache.dir);
+        const rep = await loadBackboneWeights(model, dir);
         io.log(`weights from ${c.model.backbone.weights}: ${rep.matched.length} layers matched, ` +
           `${rep.missing.length} missing, ${rep.unexpected.length} unexpected, ${rep.shapeMismatch.length} wrong shape`);
       }

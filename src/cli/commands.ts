@@ -81,6 +81,26 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/plan.ts'),
   },
   {
+    name: 'compare',
+    usage: '<run>... [options]',
+    summary: 'config diff, metric deltas, paired significance and learning curves of runs',
+    description:
+      'Compares runs with a baseline (--baseline, else the first): config keys that differ, metrics per\n' +
+      'split, level and TTA count as deltas, paired bootstrap CIs and McNemar on shared validation\n' +
+      'examples (aligned by id), and learning curves. Quoted globs ("runs/*") work.',
+    example: 'exp compare "runs/*focal*" --html compare.html',
+    minArgs: 1,
+    options: {
+      baseline: { type: 'string', help: 'the run others are measured against (default: the first)', valueName: 'RUN' },
+      format: { type: 'string', help: 'table|md|json|csv (default table)', valueName: 'FMT' },
+      html: { type: 'string', help: 'also write a self-contained HTML page with charts', valueName: 'FILE' },
+      split: { type: 'string', help: 'metrics of this split only; significance split (default val)', valueName: 'SPLIT' },
+      level: { type: 'string', help: 'level for metrics, significance and curves (default: the target)', valueName: 'LEVEL' },
+      'runs-dir': runsDir,
+    },
+    load: () => import('./commands/compare.ts'),
+  },
+  {
     name: 'predict',
     usage: '<run> [--split val|test] [--tta N]',
     summary: "new predictions from a trained run's best checkpoint, without retraining",

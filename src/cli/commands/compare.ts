@@ -12,8 +12,8 @@ import { readRun, resolveRunArgs, type RunView } from '../../runs/read.ts';
 import type { PredictionIndex } from '../../runs/schemas.ts';
 import { writeAtomic } from '../../util/fs.ts';
 import {
-  buildReport, flattenConfig, pairRuns, pathsAsWritten, runLabels, targetLevel,
-  type CompareReport, type CompareRun, type PairResult, type PairSide,
+  buildReport, flattenConfig, pairMany, pathsAsWritten, preparePair, runLabels, targetLevel,
+  type CompareReport, type CompareRun, type PairResult, type PairSide, type Prepared,
 } from '../../runs/compare.ts';
 import { FORMATS, render, type Format } from '../../runs/compare-render.ts';
 import { renderHtml } from '../../runs/compare-html.ts';
@@ -45,9 +45,9 @@ function loadRun(view: RunView, notes: string[]): Omit<CompareRun, 'label'> {
   const r = view.run;
   const raw = readYaml(view.path('config.yaml'), notes);
   let config: Record<string, unknown> | null = null;
+  if (raw === undefined && !existsSync(view.path('config.yaml'))) notes.push(`${r.id} has no config.yaml; it is left out of the config diff`);
   if (raw !== undefined) {
-    const experiment = readYaml(view.path('experiment.yaml'), []);
-    config = pathsAsWritten(flattenConfig(raw), PATH_KEYS.map((k) => k.join('.')), experiment, r.overrides ?? []);
+    config = flattenConfig(raw);
     // What the config cannot show but changes results: the code and the data.
     const g = r.git;
     if (g?.available) config['(git)'] = `${g.sha.slice(0, 10)}${g.dirty ? ` + patch ${g.patch_sha256.slice(0, 8)}` : ''}`;
@@ -138,6 +138,16 @@ export async function compareRuns(args: string[], opts: CompareOptions = {}): Pr
   checkClassCounts(views);
   const notes: string[] = [];
   const loaded = views.map((v) => loadRun(v, notes));
+  // Data paths: config.yaml holds them resolved (absolute). Where they differ between runs, show and
+  // compare them as written instead (experiment.yaml, --set); parsing those files only then keeps
+  // 200-run comparisons fast.
+  const pathKeys = PATH_KEYS.map((k) => k.join('.'));
+  const base = loaded[0].config;
+  if (base && pathKeys.some((k) => loaded.some((r) => r.config && r.config[k] !== base[k]))) {
+    loaded.forEach((r, i) => {
+      if (r.config) r.config = pathsAsWritten(r.config, pathKeys, readYaml(views[i].path('experiment.yaml'), []), views[i].run.overrides ?? []);
+    });
+  }
   const labels = runLabels(loaded);
   const runs: CompareRun[] = loaded.map((r, i) => ({ ...r, label: labels[i] }));
   const level = targetLevel(runs, opts.level);
@@ -147,15 +157,21 @@ export async function compareRuns(args: string[], opts: CompareOptions = {}): Pr
   const split = opts.split ?? 'val';
   let significance: CompareReport['significance'] = null;
   if (runs.length > 1 && level) {
-    const pairs: PairResult[] = [];
     const base = await loadSide(views[0], runs[0], split, level);
-    for (let i = 1; i < runs.length; i++) {
-      if ('missing' in base) {
-        pairs.push({ run: runs[i].id, comparable: false, reason: `the baseline cannot be paired: ${base.missing}` });
-        continue;
+    let pairs: PairResult[];
+    if ('missing' in base) {
+      pairs = runs.slice(1).map((r) => ({ run: r.id, comparable: false, reason: `the baseline cannot be paired: ${base.missing}` }));
+    } else {
+      // Each run is read, aligned to the baseline and reduced to its top-1 column, then dropped;
+      // one batched bootstrap then serves every run (the draws are shared).
+      const others: { side: { id: string; tta: number }; prepared: Prepared }[] = [];
+      for (let i = 1; i < runs.length; i++) {
+        const other = await loadSide(views[i], runs[i], split, level, base.side.tta);
+        others.push('missing' in other
+          ? { side: { id: runs[i].id, tta: 0 }, prepared: { ok: false, reason: other.missing } }
+          : { side: { id: runs[i].id, tta: other.side.tta }, prepared: preparePair(base.side, other.side, level) });
       }
-      const other = await loadSide(views[i], runs[i], split, level, base.side.tta);
-      pairs.push('missing' in other ? { run: runs[i].id, comparable: false, reason: other.missing } : pairRuns(base.side, other.side, level, { resamples: RESAMPLES, seed: SEED }));
+      pairs = pairMany(base.side, others, { resamples: RESAMPLES, seed: SEED });
     }
     significance = { split, level, resamples: RESAMPLES, seed: SEED, pairs };
   }

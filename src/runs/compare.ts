@@ -82,7 +82,10 @@ const same = (a: unknown, b: unknown): boolean => a === b || stableStringify(a ?
 export function configDiff(configs: (Record<string, unknown> | null)[]): ConfigDiffRow[] {
   const keys: string[] = [];
   const seen = new Set<string>();
-  for (const c of configs) for (const k of Object.keys(c ?? {})) if (!seen.has(k)) (seen.add(k), keys.push(k));
+  for (const c of configs) for (const k of Object.keys(c ?? {})) if (!seen.has(k)) {
+    seen.add(k);
+    keys.push(k);
+  }
   const base = configs[0];
   const rows: ConfigDiffRow[] = [];
   for (const key of keys) {
@@ -312,7 +315,10 @@ export function pairedBootstrapMany(truth: Int32Array, predA: Int32Array, predBs
     let classes = 0;
     for (let c = k * C; c < (k + 1) * C; c++) {
       const d = 2 * tp[c] + fp[c] + fn[c];
-      if (d > 0) (sum += (2 * tp[c]) / d, classes++);
+      if (d > 0) {
+        sum += (2 * tp[c]) / d;
+        classes++;
+      }
     }
     return classes ? sum / classes : NaN;
   };
@@ -426,7 +432,10 @@ export function sparkline(values: (number | null)[], lo: number, hi: number, wid
 export function range(series: (number | null)[][]): [number, number] | null {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const s of series) for (const x of s) if (x !== null) (lo = Math.min(lo, x), hi = Math.max(hi, x));
+  for (const s of series) for (const x of s) if (x !== null) {
+    lo = Math.min(lo, x);
+    hi = Math.max(hi, x);
+  }
   return lo <= hi ? [lo, hi] : null;
 }
 

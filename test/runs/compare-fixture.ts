@@ -65,8 +65,13 @@ function levelMetrics(labels: number[], pred: number[], C: number) {
   const fn = new Int32Array(C);
   let correct = 0;
   labels.forEach((t, i) => {
-    if (t === pred[i]) (tp[t]++, correct++);
-    else (fp[pred[i]]++, fn[t]++);
+    if (t === pred[i]) {
+      tp[t]++;
+      correct++;
+    } else {
+      fp[pred[i]]++;
+      fn[t]++;
+    }
   });
   return { macro_f1: macroF1FromCounts(tp, fp, fn).macroF1, accuracy: correct / labels.length, top5: C >= 5 ? 1 : null, count: labels.length };
 }
@@ -111,7 +116,7 @@ export async function makeRun(runsDir: string, spec: FixtureSpec): Promise<strin
     // so the two counts differ as real runs do.
     const fixes = (id: string | number) => [...String(id)].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) % 7919, 0) % 7 === 0;
     const pred = tta === 1 ? spec.pred : spec.pred.map((p, i) => (fixes(spec.ids[i]) ? spec.labels[i] : p));
-    for (const [level, labels, p, cls] of [['species', spec.labels, pred, spec.classes], ['genus', genus(spec.labels), genus(pred), genusClasses]] as const) {
+    for (const [level, _labels, p, cls] of [['species', spec.labels, pred, spec.classes], ['genus', genus(spec.labels), genus(pred), genusClasses]] as const) {
       const n = cls.length;
       await writeNpy(`${dir}/${level}.top5.npy`, topRows(p, n), { dtype: 'int32', cols: Math.min(5, n) });
       const scores = new Float32Array(p.length * n);

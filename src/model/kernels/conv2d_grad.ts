@@ -9,7 +9,7 @@
 //   the s^2 multiply-by-zero work a dilated convolution would do.
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import {
-  alloc, f32, free, geometry, matmul, rowsPerChunk, runWasm,
+  alloc, free, geometry, matmul, rowsPerChunk, runWasm,
   type BackendWasm, type ConvGeom, type TensorInfo,
 } from './wasm_util.ts';
 

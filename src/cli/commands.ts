@@ -101,6 +101,29 @@ export const COMMANDS: CommandSpec[] = [
     load: () => import('./commands/compare.ts'),
   },
   {
+    name: 'ensemble',
+    usage: '<run>... (--logits | --probs) [options]',
+    summary: "blend runs' predictions by logits or probabilities into a run of kind ensemble",
+    description:
+      'Checks that the runs cover the same examples (by image id), levels and classes, then streams their\n' +
+      'predictions in row blocks into a new run: predictions/, metrics.json, submission.csv.\n' +
+      'Runs may be directories, ids or quoted globs like "runs/*".',
+    example: 'exp ensemble "runs/*focal*" --logits --weights 2,1',
+    minArgs: 1,
+    options: {
+      logits: { type: 'boolean', help: 'weighted mean of logits, then softmax (usually the better blend)' },
+      probs: { type: 'boolean', help: 'weighted mean of probabilities, stored as log-probabilities' },
+      weights: { type: 'string', help: 'relative weight per run, in argument order (normalised)', valueName: 'W1,W2,...' },
+      optimize: { type: 'boolean', help: 'search the weights on val (finest-level macro-F1); flatters val' },
+      out: { type: 'string', help: 'where the ensemble run is created (default: the runs directory)', valueName: 'DIR' },
+      'runs-dir': runsDir,
+      name: { type: 'string', help: 'run name (default: ensemble)', valueName: 'NAME' },
+      split: { type: 'string', help: 'splits to blend (default: those the first run has default predictions for)', valueName: 'val,test' },
+      tta: { type: 'string', help: "use each run's predictions with this TTA count instead of its default", valueName: 'N' },
+    },
+    load: () => import('./commands/ensemble.ts'),
+  },
+  {
     name: 'predict',
     usage: '<run> [--split val|test] [--tta N]',
     summary: "new predictions from a trained run's best checkpoint, without retraining",

@@ -125,6 +125,7 @@ export async function createRun(opts: CreateRunOptions): Promise<RunRecord> {
     stages: [],
     predictions: [],
     members: kind === 'ensemble' ? (opts.members ?? []) : null,
+    ensemble: null,
     experiment_path: experimentPath,
     exp_command: opts.argv,
   };

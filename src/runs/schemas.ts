@@ -24,7 +24,7 @@ export interface Override { key: string; value: unknown; source: string }
 export interface SweepInfo { id: string; point: Record<string, unknown>; keys: string[] }
 export interface StageRecord { name: string; status: StageStatus; seconds: number | null; cached: boolean }
 export interface PredictionRecord { split: string; tta: number; reduce: 'logits' | 'probs'; default: boolean; path: string }
-export interface EnsembleMember { id: string; identity: string; weight: number; path?: string }
+export interface EnsembleMember { id: string; identity: string; weight: number; path?: string; git_sha?: string | null; config_hash?: string }
 export interface BackendInfo { name: string; version: string | null; deterministic: boolean }
 export interface DataInfo { fingerprint: string; counts: { train: number; [split: string]: number }; classes?: Record<string, number> }
 export interface NormalizeInfo { mean: number[]; std: number[]; images?: number; cached?: boolean }
@@ -54,6 +54,7 @@ export interface RunJson {
   stages: StageRecord[];
   predictions: PredictionRecord[];
   members: EnsembleMember[] | null;
+  ensemble: { method: 'logits' | 'probs'; weights: number[]; optimized: Record<string, unknown> | null } | null;
   experiment_path: string | null;
   exp_command: string[];
 }

@@ -56,7 +56,7 @@ test('a new run records every field, schema-valid, with the files PRODUCT.md lis
   assert.deepEqual(json.exp_command, ['run', 'focal-hier.yaml', '--set', 'train.epochs=3']);
   assert.equal(json.versions.node, process.version);
   assert.match(json.versions.exp, /^\d+\.\d+\.\d+/);
-  assert.deepEqual([json.backend, json.data, json.normalize, json.sweep, json.members], [null, null, null, null, null]);
+  assert.deepEqual([json.backend, json.data, json.normalize, json.sweep, json.members, json.ensemble], [null, null, null, null, null, null]);
   assert.deepEqual(readdirSync(record.dir).sort(), ['config.yaml', 'experiment.yaml', 'git.patch', 'run.json']);
   assert.equal(readFileSync(record.path('experiment.yaml'), 'utf8'), '# as written\nname: focal-hier\nseed: 139\n');
   assert.equal(readFileSync(record.path('config.yaml'), 'utf8'), 'name: focal-hier\nseed: 139\ntrain:\n  epochs: 3\n');

@@ -6,6 +6,7 @@ export async function run([dir]: string[], opts: { format?: string; levels?: str
     format: opts.format,
     levels: opts.levels ? opts.levels.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
   });
-  process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderInspect(report));
+  const text = opts.json ? JSON.stringify(report, null, 2) : renderInspect(report);
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   return 0;
 }

@@ -21,6 +21,7 @@ import { UserError } from '../errors.ts';
 import { alignToTraining } from './hierarchy.ts';
 import { compareIds } from './formats/paths.ts';
 import { loadDataset, type LoadOptions } from './formats/index.ts';
+import { fnv1a32 } from '../util/hash.ts';
 
 /** Purpose key of the split's random streams (keeps them apart from shuffling and augmentation). */
 const SPLIT = 0x53504c54; // "SPLT"
@@ -37,13 +38,7 @@ export interface SplitOptions {
 
 /** 32-bit FNV-1a of the id's text: the same key for the same species on every machine. */
 export function idHash(id: number | string): number {
-  const s = String(id);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
+  return fnv1a32(String(id));
 }
 
 export function stratifiedSplit(index: DatasetIndex, opts: SplitOptions): Split {

@@ -26,3 +26,16 @@ export function sha256(data: string | Uint8Array): string {
 export function hashValue(value: unknown): string {
   return sha256(stableStringify(value));
 }
+
+/**
+ * 32-bit FNV-1a of a string's UTF-16 code units: a small, stable integer key for a name or an id
+ * (per-species split streams, per-layer init seeds), the same on every machine.
+ */
+export function fnv1a32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}

@@ -6,23 +6,15 @@ import { tf } from '../tf.ts';
 import { mixKeys } from '../../util/rng.ts';
 import { GroupConv2D } from './group_conv.ts';
 import { batchNorm } from './batch_norm.ts';
+import { fnv1a32 } from '../../util/hash.ts';
 
 type ST = tf.SymbolicTensor;
 export type Activation = 'relu' | 'relu6' | 'swish' | 'sigmoid';
 
-/** FNV-1a hash of a layer name, so a layer's seed depends on its name, not on its position. */
-function nameHash(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    h ^= name.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
-/** The initialiser seed of the layer `name` in a model seeded with `seed`. */
+/** The initialiser seed of the layer `name` in a model seeded with `seed`: it depends on the
+ * layer's name, not on its position, so adding a layer does not reseed the others. */
 export function layerSeed(seed: number, name: string): number {
-  return mixKeys(seed, nameHash(name));
+  return mixKeys(seed, fnv1a32(name));
 }
 
 export interface ConvOpts {

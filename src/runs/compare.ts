@@ -6,7 +6,7 @@ import { UserError } from '../errors.ts';
 import { alignByIds, permute, type Id } from '../eval/align.ts';
 import { stableStringify } from '../util/hash.ts';
 import { Rng } from '../util/rng.ts';
-import { mcnemar, pairedBootstrap, quantileSorted, type BootstrapResult, type McNemarResult } from './significance.ts';
+import { mcnemar, pairedBootstrap, quantileSorted, type BootstrapResult, type McNemarResult, PURPOSE_BOOTSTRAP } from './significance.ts';
 import type { HistoryRow, LevelMetrics, MetricsJson, RunStatus, SweepInfo } from './schemas.ts';
 
 /** One run as compare sees it (built by the command from the record). */
@@ -282,8 +282,6 @@ export function pairRuns(a: PairSide, b: PairSide, level: string, opts: PairOpti
   return pairResult(b.id, a.tta, b.tta, pairedBootstrap(paired, { resamples: opts.resamples ?? 1000, seed: opts.seed ?? 0 }), mcnemar(paired));
 }
 
-/** The draws' key in significance.ts (its PURPOSE_BOOTSTRAP); the batch must draw the same examples. */
-const PURPOSE_BOOTSTRAP = 0x626f6f74;
 
 /**
  * pairedBootstrap of many runs against one baseline at once, with identical results (the same

@@ -36,13 +36,15 @@ const backend: OptionSpec = {
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'run',
-    usage: '<experiment.yaml>... [options]',
+    usage: '<experiment.yaml>... [options] | --resume RUN | --point SWEEP/N',
     summary: 'validate, compile and run experiments, recording everything under runs/',
     description:
       'Validates each experiment file, compiles it into stages (index, split, stats, cache, train,\n' +
-      'predict, submission) shown live, and writes a run record under the runs directory.',
-    example: 'exp run experiments/quickstart.yaml --set train.epochs=3',
-    minArgs: 1,
+      'predict, submission) shown live, and writes a run record under the runs directory.\n' +
+      'With a sweep (the file\'s sweep: block and/or --sweep) every point is a run sharing a sweep id;\n' +
+      'running the same sweep again skips points already completed with the same identity.',
+    example: 'exp run experiments/quickstart.yaml --sweep augment.color_jitter.enabled=false,true --sweep seed=1,2,3',
+    minArgs: 0,
     options: {
       set: { type: 'string', multiple: true, help: 'override a config value, read as YAML: key.path=value', valueName: 'K=V' },
       sweep: { type: 'string', multiple: true, help: 'run one point per value: key.path=v1,v2 (product over several)', valueName: 'K=V1,V2' },
@@ -50,6 +52,7 @@ export const COMMANDS: CommandSpec[] = [
       'runs-dir': runsDir,
       name: { type: 'string', help: 'run name (default: the experiment name)', valueName: 'NAME' },
       resume: { type: 'string', help: 'continue an interrupted run from its last checkpoint', valueName: 'RUN' },
+      point: { type: 'string', help: 'run point N of a recorded sweep (e.g. a cluster array job)', valueName: 'SWEEP/N' },
       'dry-run': { type: 'boolean', help: 'validate and print the plan; run nothing' },
       'no-cache': { type: 'boolean', help: 'recompute cached stages (statistics, image cache)' },
       quiet,
@@ -187,6 +190,26 @@ export const COMMANDS: CommandSpec[] = [
     minArgs: 0,
     options: { 'runs-dir': runsDir, sweep: { type: 'string', help: 'only runs of this sweep', valueName: 'ID' }, json: { type: 'boolean', help: 'print JSON' } },
     load: () => import('./commands/ls.ts'),
+  },
+  {
+    name: 'reproduce',
+    usage: '<run> [options]',
+    summary: 'rebuild a run from its record (commit + git.patch) and compare the metrics',
+    description:
+      'Checks out the recorded commit in a temporary git worktree, applies git.patch, links the\n' +
+      'installed node_modules (warning when package-lock.json differs from the recorded hash), runs\n' +
+      'the recorded experiment with its recorded overrides, and compares metrics.json: exactly on\n' +
+      'deterministic backends, within --tolerance otherwise. Exit 1 when they differ.',
+    example: 'exp reproduce runs/20261128-120000-quickstart-a1b2c3',
+    minArgs: 1,
+    options: {
+      'runs-dir': runsDir,
+      backend,
+      tolerance: { type: 'string', help: 'largest absolute difference accepted on non-deterministic backends (default 1e-6)', valueName: 'X' },
+      keep: { type: 'boolean', help: 'keep the temporary worktree and the reproduced run' },
+      quiet,
+    },
+    load: () => import('./commands/reproduce.ts'),
   },
   {
     name: 'show',

@@ -21,7 +21,7 @@ export type GitInfo =
 
 /** source: `--set <key>`, `--sweep <key>`, or file:line:col of the sweep: block entry. */
 export interface Override { key: string; value: unknown; source: string }
-export interface SweepInfo { id: string; point: Record<string, unknown>; keys: string[] }
+export interface SweepInfo { id: string; point: Record<string, unknown>; keys: string[]; point_index?: number }
 export interface StageRecord { name: string; status: StageStatus; seconds: number | null; cached: boolean }
 export interface PredictionRecord { split: string; tta: number; reduce: 'logits' | 'probs'; default: boolean; path: string }
 export interface EnsembleMember { id: string; identity: string; weight: number; path?: string; git_sha?: string | null; config_hash?: string }

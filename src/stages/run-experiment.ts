@@ -11,7 +11,8 @@ import { runStages, type StageExecutor } from '../plan/listr.ts';
 import { createRun, installSignalHandlers, type RunRecord } from '../runs/record.ts';
 import type { SweepInfo } from '../runs/schemas.ts';
 import type { BackendName } from '../model/backend.ts';
-import { hashValue, sha256, stableStringify } from '../util/hash.ts';
+import { sha256, stableStringify } from '../util/hash.ts';
+import { configHash } from '../runs/sweep.ts';
 import { readJsonIfExists, writeAtomic } from '../util/fs.ts';
 import { loadDataset } from '../data/formats/index.ts';
 import { dataFingerprint } from '../data/fingerprint.ts';
@@ -37,23 +38,8 @@ export interface RunOptions {
   resume?: { record: RunRecord; checkpoint?: string };
 }
 
-/**
- * The config fields that determine results, hashed into the run identity. Name and description
- * do not change results. Data paths enter as written (relative to the experiment file), not as
- * resolved absolute paths, so the same checkout on two machines has the same identity; the data
- * itself enters the identity through its fingerprint.
- */
-export function configHash(config: ExperimentConfig, asWritten: Record<string, string> = {}): string {
-  const { name: _n, description: _d, extends: _e, sweep: _s, ...rest } = config as ExperimentConfig & { description?: string; extends?: string };
-  const copy = JSON.parse(JSON.stringify(rest)) as Record<string, any>;
-  for (const [key, written] of Object.entries(asWritten)) {
-    const path = key.split('.');
-    let node = copy;
-    for (const k of path.slice(0, -1)) node = node?.[k];
-    if (node && path.at(-1)! in node) node[path.at(-1)!] = written;
-  }
-  return hashValue(copy);
-}
+// configHash lives with the sweep code (which the CLI loads without tfjs); re-exported here.
+export { configHash } from '../runs/sweep.ts';
 
 export function executorFor(ctx: RunContext): (stage: Stage) => StageExecutor {
   const table: Record<Stage['kind'], (ctx: RunContext) => StageExecutor> = {
@@ -93,7 +79,6 @@ export async function runExperiment(loaded: LoadResult, config: ExperimentConfig
     noCache: !!opts.noCache,
     signal: controller.signal,
     resumeFrom: opts.resume?.checkpoint,
-    // the resumed run's own dataset: data stages recompute it from the cache
     normalize: typeof config.data.normalize === 'object' ? { mean: config.data.normalize.mean, std: config.data.normalize.std } : undefined,
   };
   let current: Stage | undefined;

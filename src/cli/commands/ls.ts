@@ -34,7 +34,7 @@ export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: 
     backend: r.run?.backend?.name ?? '',
     git: r.run?.git && 'sha' in r.run.git && r.run.git.sha ? `${r.run.git.sha.slice(0, 8)}${r.run.git.dirty ? '+' : ''}` : '',
     duration: duration(r.run?.started, r.run?.finished),
-    sweep: r.run?.sweep ? `${r.run.sweep.id}/${(r.run.sweep as { point_index?: number }).point_index ?? ''}` : '',
+    sweep: r.run?.sweep ? `${r.run.sweep.id}${r.run.sweep.point_index === undefined ? '' : `/${r.run.sweep.point_index}`}` : '',
   }));
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

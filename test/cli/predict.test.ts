@@ -30,3 +30,32 @@ test('exp predict adds predictions and metrics for a new TTA count without retra
   assert.match(bad.stderr, /trained without a test split/);
   assert.ok(!existsSync(join(dir, 'predictions', 'test')));
 });
+
+test('decoding options change the rankings, not the saved scores, and are recorded', async () => {
+  const { readNpy } = await import('../../src/eval/npy.ts');
+  const { loadDataset } = await import('../../src/data/formats/index.ts');
+  const { ancestorMaps, hierarchicalScores } = await import('../../src/eval/decode.ts');
+  const { topK } = await import('../../src/eval/metrics.ts');
+  const runs = mkdtempSync(join(tmpdir(), 'exp-runs-'));
+  const base = ['run', 'experiments/quickstart.yaml', ...SMOKE, '--set', 'data.test=null', '--set', 'tta.count=1', '--runs-dir', runs, '--backend', 'wasm', '--quiet'];
+  const plain = await exp([...base, '--name', 'plain']);
+  assert.equal(plain.code, 0, plain.stderr);
+  const hier = await exp([...base, '--name', 'hier', '--set', 'decode.hierarchical={enabled: true, weights: {species: 1, genus: 0.5, family: 0.25}}']);
+  assert.equal(hier.code, 0, hier.stderr);
+  const dirOf = (name: string) => join(runs, readdirSync(runs).find((d) => d.includes(`-${name}-`))!, 'predictions', 'val', 'tta1');
+  const a = dirOf('plain');
+  const b = dirOf('hier');
+  const index: any = JSON.parse(readFileSync(join(b, 'index.json'), 'utf8'));
+  assert.deepEqual(index.decode, { logit_adjust_tau: 0, hierarchical_weights: [1, 0.5, 0.25] });
+  const levels = ['species', 'genus', 'family'];
+  const scores = await Promise.all(levels.map((l) => readNpy(join(b, `${l}.npy`))));
+  const plainScores = await readNpy(join(a, 'species.npy'));
+  assert.deepEqual(scores[0].data, plainScores.data, 'same seed and data: the saved scores are the model\'s, unchanged');
+  const train = await loadDataset('herbarium', 'data/sample/train', levels, 'train');
+  const anc = ancestorMaps([train.levels[0].parent!, train.levels[1].parent!], 12);
+  const rows = index.rows;
+  const combined = hierarchicalScores(scores.map((s, i) => ({ scores: s.data as Float32Array, cols: train.levels[i].ids.length, kind: 'logits' as const })), anc, [1, 0.5, 0.25], rows);
+  const expected = topK(combined, rows, 12, 5);
+  const got = await readNpy(join(b, 'species.top5.npy'));
+  assert.deepEqual(Array.from(got.data), Array.from(expected));
+});

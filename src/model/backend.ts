@@ -112,6 +112,15 @@ async function loadWasm(): Promise<Loaded> {
     detail: `XNNPACK on WebAssembly (${simd ? 'SIMD' : 'no SIMD: slow'}, 1 thread) with exp's gradient kernels` };
 }
 
+interface NativeModule {
+  registerNativeKernels?: () => boolean;
+  unregisterNativeKernels?: () => void;
+  deterministic?: boolean;
+}
+/** Set once the native kernel module loaded: native and wasm share tfjs' 'wasm' backend, so
+ * switching between them swaps the kernels registered on it (see ensureBackend). */
+let nativeModule: NativeModule | undefined;
+
 /** The native addon (built by the speed work, see issue 9) adds kernels on top of wasm. */
 async function loadNative(): Promise<Loaded> {
   const addon = join(root, 'build', 'Release', 'exp_native.node');
@@ -120,9 +129,10 @@ async function loadNative(): Promise<Loaded> {
   if (!existsSync(addon)) throw new NotAvailable(`not built (${addon} does not exist)`, fix);
   if (!existsSync(modulePath)) throw new NotAvailable(`not built (no kernel module ${modulePath})`, fix);
   const wasm = await loadWasm();
-  let mod: { registerNativeKernels?: () => boolean; deterministic?: boolean };
+  let mod: NativeModule;
   try {
     mod = await import(modulePath);
+    nativeModule = mod;
   } catch (e) {
     throw new NotAvailable(`the addon did not load: ${firstLine(e)}`, fix);
   }
@@ -193,7 +203,13 @@ export async function ensureBackend(name: BackendName = 'auto'): Promise<Backend
     loaded.set(info.name, info);
   } else {
     await tf.setBackend(info.name === 'native' || info.name === 'wasm' ? 'wasm' : info.name);
-    if (info.name === 'wasm') registerWasmGradKernels();
+  }
+  // native and wasm are one tfjs backend with different kernels: make the active set match.
+  if (info.name === 'wasm') {
+    nativeModule?.unregisterNativeKernels?.();
+    registerWasmGradKernels();
+  } else if (info.name === 'native') {
+    nativeModule?.registerNativeKernels?.();
   }
   current = info;
   return info;

@@ -1,0 +1,398 @@
+// exp_native: oneDNN convolutions and matrix products for tfjs tensors that live on the wasm heap.
+// JS passes the heap's ArrayBuffer and byte offsets, so inputs are read and outputs written in
+// place; nothing is copied across the boundary. Activations stay NHWC and filters stay in tfjs'
+// [kh, kw, in/groups, out] layout (memory descriptors with explicit strides describe them); only
+// the filter is reordered, when oneDNN prefers a blocked layout for it. Primitive creation costs
+// milliseconds, so primitives are cached by shape. Plain Node-API (node_api.h): no extra packages.
+#include <node_api.h>
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+engine &eng() {
+  static engine e(engine::kind::cpu, 0);
+  return e;
+}
+stream &strm() {
+  static stream s(eng());
+  return s;
+}
+
+// One scratch buffer for every primitive (scratchpad_mode::user): calls run one at a time.
+std::vector<uint8_t> g_scratch;
+void *scratch(const memory::desc &d) {
+  size_t n = d.get_size();
+  if (g_scratch.size() < n) g_scratch.resize(n);
+  return g_scratch.data();
+}
+
+// Activations fused as oneDNN post-ops; codes shared with native.ts.
+enum Act { kNone = 0, kRelu = 1, kRelu6 = 2, kLeaky = 3, kSigmoid = 4, kElu = 5 };
+
+primitive_attr make_attr(int act, float alpha) {
+  primitive_attr attr;
+  attr.set_scratchpad_mode(scratchpad_mode::user);
+  if (act != kNone) {
+    post_ops po;
+    switch (act) {
+      case kRelu: po.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); break;
+      case kRelu6: po.append_eltwise(1.f, algorithm::eltwise_clip, 0.f, 6.f); break;
+      case kLeaky: po.append_eltwise(1.f, algorithm::eltwise_relu, alpha, 0.f); break;
+      case kSigmoid: po.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f); break;
+      case kElu: po.append_eltwise(1.f, algorithm::eltwise_elu, 1.f, 0.f); break;
+      default: throw std::runtime_error("unknown activation code");
+    }
+    attr.set_post_ops(po);
+  }
+  return attr;
+}
+
+// ---- convolution ---------------------------------------------------------------------------
+// Parameter vector from JS (doubles), in this order:
+enum P {
+  pKind, pN, pIH, pIW, pIC, pOH, pOW, pOC, pKH, pKW, pSH, pSW, pDH, pDW, pPT, pPL, pPB, pPR,
+  pGroups, pAct, pAlpha, pX, pW, pB, pY, pCount
+};
+enum Kind { kFwd = 0, kBwdData = 1, kBwdWeights = 2 };
+
+struct Conv {
+  memory::desc x, w, b, y;   // user layouts: NHWC, tfjs filter, [oc]
+  memory::desc wi;           // the filter layout the primitive wants (== w when no reorder)
+  primitive prim;
+  memory::desc scratch_md;
+  dnnl::reorder wreorder;    // w -> wi (forward, backward data) or wi -> w (backward weights)
+  bool needs_reorder = false;
+  std::vector<float> wbuf;   // holds the filter in layout wi
+};
+
+std::unordered_map<std::string, std::unique_ptr<Conv>> g_convs;
+
+std::string key_of(const double *p, int count) {
+  std::string k(reinterpret_cast<const char *>(p), sizeof(double) * count);
+  return k;
+}
+
+Conv &conv_for(const double *p) {
+  std::string key = key_of(p, pX);  // shape and attributes, not the offsets
+  key.push_back(p[pB] >= 0 ? 'b' : '-');
+  auto it = g_convs.find(key);
+  if (it != g_convs.end()) return *it->second;
+
+  auto I = [&](P i) { return static_cast<memory::dim>(p[i]); };
+  const memory::dim n = I(pN), ih = I(pIH), iw = I(pIW), ic = I(pIC), oh = I(pOH), ow = I(pOW),
+                    oc = I(pOC), kh = I(pKH), kw = I(pKW), g = I(pGroups);
+  const memory::dim icg = ic / g, ocg = oc / g;
+  auto c = std::make_unique<Conv>();
+  c->x = memory::desc({n, ic, ih, iw}, dt::f32, tag::nhwc);
+  c->y = memory::desc({n, oc, oh, ow}, dt::f32, tag::nhwc);
+  c->b = memory::desc({oc}, dt::f32, tag::a);
+  // tfjs filter [kh][kw][icg][oc], output channel = group * ocg + o (also depthwise [kh][kw][c][m])
+  if (g == 1) {
+    c->w = memory::desc({oc, ic, kh, kw}, dt::f32, memory::dims{1, oc, kw * ic * oc, ic * oc});
+  } else {
+    c->w = memory::desc({g, ocg, icg, kh, kw}, dt::f32,
+                        memory::dims{ocg, 1, oc, kw * icg * oc, icg * oc});
+  }
+  memory::desc w_any = g == 1 ? memory::desc({oc, ic, kh, kw}, dt::f32, tag::any)
+                              : memory::desc({g, ocg, icg, kh, kw}, dt::f32, tag::any);
+  memory::dims strides{I(pSH), I(pSW)}, dil{I(pDH) - 1, I(pDW) - 1};
+  memory::dims pl{I(pPT), I(pPL)}, pr{I(pPB), I(pPR)};
+  const int kind = static_cast<int>(p[pKind]);
+  const bool has_bias = p[pB] >= 0;
+  memory::desc none;
+
+  primitive_attr plain = make_attr(kNone, 0.f);
+  convolution_forward::desc fwd_d(
+      kind == kFwd ? prop_kind::forward_inference : prop_kind::forward_training,
+      algorithm::convolution_direct, c->x, w_any, has_bias ? c->b : none, c->y, strides, dil, pl, pr);
+  if (kind == kFwd) {
+    auto pd = convolution_forward::primitive_desc(
+        fwd_d, make_attr(static_cast<int>(p[pAct]), static_cast<float>(p[pAlpha])), eng());
+    c->wi = pd.weights_desc();
+    c->scratch_md = pd.scratchpad_desc();
+    c->prim = convolution_forward(pd);
+  } else if (kind == kBwdData) {
+    auto hint = convolution_forward::primitive_desc(fwd_d, plain, eng());
+    convolution_backward_data::desc d(algorithm::convolution_direct, c->x, w_any, c->y, strides,
+                                      dil, pl, pr);
+    auto pd = convolution_backward_data::primitive_desc(d, plain, eng(), hint);
+    c->wi = pd.weights_desc();
+    c->scratch_md = pd.scratchpad_desc();
+    c->prim = convolution_backward_data(pd);
+  } else {
+    auto hint = convolution_forward::primitive_desc(fwd_d, plain, eng());
+    convolution_backward_weights::desc d(algorithm::convolution_direct, c->x, w_any,
+                                         has_bias ? c->b : none, c->y, strides, dil, pl, pr);
+    auto pd = convolution_backward_weights::primitive_desc(d, plain, eng(), hint);
+    c->wi = pd.diff_weights_desc();
+    c->scratch_md = pd.scratchpad_desc();
+    c->prim = convolution_backward_weights(pd);
+  }
+  if (c->wi != c->w) {
+    c->needs_reorder = true;
+    c->wbuf.resize(c->wi.get_size() / sizeof(float) + 1);
+    c->wreorder = kind == kBwdWeights ? reorder(reorder::primitive_desc(eng(), c->wi, eng(), c->w))
+                                     : reorder(reorder::primitive_desc(eng(), c->w, eng(), c->wi));
+  }
+  Conv &ref = *c;
+  g_convs.emplace(std::move(key), std::move(c));
+  return ref;
+}
+
+void run_conv(uint8_t *heap, const double *p) {
+  Conv &c = conv_for(p);
+  auto at = [&](P i) { return static_cast<void *>(heap + static_cast<size_t>(p[i])); };
+  const int kind = static_cast<int>(p[pKind]);
+  memory x(c.x, eng(), at(pX)), w(c.w, eng(), at(pW)), y(c.y, eng(), at(pY));
+  memory wi = c.needs_reorder ? memory(c.wi, eng(), c.wbuf.data()) : w;
+  memory sp(c.scratch_md, eng(), scratch(c.scratch_md));
+  if (c.needs_reorder && kind != kBwdWeights) c.wreorder.execute(strm(), w, wi);
+  if (kind == kFwd) {
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, wi},
+                                         {DNNL_ARG_DST, y}, {DNNL_ARG_SCRATCHPAD, sp}};
+    if (p[pB] >= 0) args.emplace(DNNL_ARG_BIAS, memory(c.b, eng(), at(pB)));
+    c.prim.execute(strm(), args);
+  } else if (kind == kBwdData) {
+    c.prim.execute(strm(), {{DNNL_ARG_DIFF_DST, y}, {DNNL_ARG_WEIGHTS, wi},
+                            {DNNL_ARG_DIFF_SRC, x}, {DNNL_ARG_SCRATCHPAD, sp}});
+  } else {
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, y},
+                                         {DNNL_ARG_DIFF_WEIGHTS, wi}, {DNNL_ARG_SCRATCHPAD, sp}};
+    if (p[pB] >= 0) args.emplace(DNNL_ARG_DIFF_BIAS, memory(c.b, eng(), at(pB)));
+    c.prim.execute(strm(), args);
+    if (c.needs_reorder) c.wreorder.execute(strm(), wi, w);
+  }
+  strm().wait();
+}
+
+// ---- matrix product ------------------------------------------------------------------------
+// c[batch, m, n] = act(a[batch|1, m, k] @ b[batch|1, k, n] + bias[n]); transposes by strides.
+enum M { mBA, mBB, mM, mK, mN, mTA, mTB, mAct, mAlpha, mA, mB, mBias, mC, mCount };
+
+struct Mm {
+  memory::desc a, b, bias, c, scratch_md;
+  primitive prim;
+};
+std::unordered_map<std::string, std::unique_ptr<Mm>> g_mms;
+
+Mm &mm_for(const double *p) {
+  std::string key = key_of(p, mA);
+  key.push_back(p[mBias] >= 0 ? 'b' : '-');
+  auto it = g_mms.find(key);
+  if (it != g_mms.end()) return *it->second;
+  auto I = [&](M i) { return static_cast<memory::dim>(p[i]); };
+  const memory::dim ba = I(mBA), bb = I(mBB), m = I(mM), k = I(mK), n = I(mN);
+  auto e = std::make_unique<Mm>();
+  e->a = p[mTA] ? memory::desc({ba, m, k}, dt::f32, memory::dims{m * k, 1, m})
+                : memory::desc({ba, m, k}, dt::f32, memory::dims{m * k, k, 1});
+  e->b = p[mTB] ? memory::desc({bb, k, n}, dt::f32, memory::dims{k * n, 1, k})
+                : memory::desc({bb, k, n}, dt::f32, memory::dims{k * n, n, 1});
+  e->c = memory::desc({ba > bb ? ba : bb, m, n}, dt::f32, tag::abc);
+  e->bias = memory::desc({1, 1, n}, dt::f32, tag::abc);
+  memory::desc none;
+  matmul::desc d(e->a, e->b, p[mBias] >= 0 ? e->bias : none, e->c);
+  auto pd = matmul::primitive_desc(
+      d, make_attr(static_cast<int>(p[mAct]), static_cast<float>(p[mAlpha])), eng());
+  e->scratch_md = pd.scratchpad_desc();
+  e->prim = matmul(pd);
+  Mm &ref = *e;
+  g_mms.emplace(std::move(key), std::move(e));
+  return ref;
+}
+
+void run_matmul(uint8_t *heap, const double *p) {
+  Mm &e = mm_for(p);
+  auto at = [&](M i) { return static_cast<void *>(heap + static_cast<size_t>(p[i])); };
+  memory sp(e.scratch_md, eng(), scratch(e.scratch_md));
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(e.a, eng(), at(mA))},
+                                       {DNNL_ARG_WEIGHTS, memory(e.b, eng(), at(mB))},
+                                       {DNNL_ARG_DST, memory(e.c, eng(), at(mC))},
+                                       {DNNL_ARG_SCRATCHPAD, sp}};
+  if (p[mBias] >= 0) args.emplace(DNNL_ARG_BIAS, memory(e.bias, eng(), at(mBias)));
+  e.prim.execute(strm(), args);
+  strm().wait();
+}
+
+// ---- max pooling ---------------------------------------------------------------------------
+// tfjs' MaxPoolGrad gets (dy, x, y) but oneDNN's backward needs the forward's workspace (where
+// each max came from), so the gradient reruns the forward (cheap next to the convolutions).
+enum Q { qKind, qN, qIH, qIW, qC, qOH, qOW, qKH, qKW, qSH, qSW, qPT, qPL, qPB, qPR, qX, qY, qDX, qCount };
+
+struct Pool {
+  memory::desc x, y, ws, fwd_scratch, bwd_scratch;
+  primitive fwd, bwd;
+  std::vector<float> ybuf;
+  std::vector<uint8_t> wsbuf;
+};
+std::unordered_map<std::string, std::unique_ptr<Pool>> g_pools;
+
+Pool &pool_for(const double *p) {
+  std::string key = key_of(p, qX);
+  auto it = g_pools.find(key);
+  if (it != g_pools.end()) return *it->second;
+  auto I = [&](Q i) { return static_cast<memory::dim>(p[i]); };
+  auto e = std::make_unique<Pool>();
+  e->x = memory::desc({I(qN), I(qC), I(qIH), I(qIW)}, dt::f32, tag::nhwc);
+  e->y = memory::desc({I(qN), I(qC), I(qOH), I(qOW)}, dt::f32, tag::nhwc);
+  memory::dims strides{I(qSH), I(qSW)}, kernel{I(qKH), I(qKW)}, pl{I(qPT), I(qPL)}, pr{I(qPB), I(qPR)};
+  const bool grad = p[qKind] != 0;
+  primitive_attr attr = make_attr(kNone, 0.f);
+  pooling_forward::desc fd(grad ? prop_kind::forward_training : prop_kind::forward_inference,
+                           algorithm::pooling_max, e->x, e->y, strides, kernel, pl, pr);
+  auto fpd = pooling_forward::primitive_desc(fd, attr, eng());
+  e->fwd = pooling_forward(fpd);
+  e->fwd_scratch = fpd.scratchpad_desc();
+  if (grad) {
+    e->ws = fpd.workspace_desc();
+    e->wsbuf.resize(e->ws.get_size() + 1);
+    e->ybuf.resize(e->y.get_size() / sizeof(float) + 1);
+    pooling_backward::desc bd(algorithm::pooling_max, e->x, e->y, strides, kernel, pl, pr);
+    auto bpd = pooling_backward::primitive_desc(bd, attr, eng(), fpd);
+    e->bwd = pooling_backward(bpd);
+    e->bwd_scratch = bpd.scratchpad_desc();
+  }
+  Pool &ref = *e;
+  g_pools.emplace(std::move(key), std::move(e));
+  return ref;
+}
+
+void run_pool(uint8_t *heap, const double *p) {
+  Pool &e = pool_for(p);
+  auto at = [&](Q i) { return static_cast<void *>(heap + static_cast<size_t>(p[i])); };
+  memory x(e.x, eng(), at(qX));
+  memory sp(e.fwd_scratch, eng(), scratch(e.fwd_scratch));
+  if (p[qKind] == 0) {
+    e.fwd.execute(strm(), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, memory(e.y, eng(), at(qY))},
+                           {DNNL_ARG_SCRATCHPAD, sp}});
+  } else {
+    memory ws(e.ws, eng(), e.wsbuf.data());
+    e.fwd.execute(strm(), {{DNNL_ARG_SRC, x}, {DNNL_ARG_DST, memory(e.y, eng(), e.ybuf.data())},
+                           {DNNL_ARG_WORKSPACE, ws}, {DNNL_ARG_SCRATCHPAD, sp}});
+    memory bsp(e.bwd_scratch, eng(), scratch(e.bwd_scratch));
+    e.bwd.execute(strm(), {{DNNL_ARG_DIFF_DST, memory(e.y, eng(), at(qY))},
+                           {DNNL_ARG_DIFF_SRC, memory(e.x, eng(), at(qDX))},
+                           {DNNL_ARG_WORKSPACE, ws}, {DNNL_ARG_SCRATCHPAD, bsp}});
+  }
+  strm().wait();
+}
+
+// ---- tile ----------------------------------------------------------------------------------
+// tfjs' batch-norm gradient tiles [1,1,1,C] statistics to the activation's full shape; wasm's
+// Tile indexes element by element. Here: the source once, then doubling memcpy of whole blocks.
+// params: [rank, xOff, outOff, shape[0..rank), reps[0..rank)] (rank <= 6).
+void tile_dim(const float *src, float *dst, const double *shape, const double *reps, int rank,
+              int d, size_t *inner_src, size_t *inner_dst) {
+  const size_t s = static_cast<size_t>(shape[d]), r = static_cast<size_t>(reps[d]);
+  if (d == rank - 1) {
+    for (size_t i = 0; i < s; ++i) dst[i] = src[i];
+  } else {
+    for (size_t i = 0; i < s; ++i)
+      tile_dim(src + i * inner_src[d], dst + i * inner_dst[d], shape, reps, rank, d + 1, inner_src,
+               inner_dst);
+  }
+  const size_t block = s * inner_dst[d];  // one copy of this dimension, already tiled inside
+  for (size_t done = 1; done < r;) {
+    const size_t n = done * 2 <= r ? done : r - done;
+    std::memcpy(dst + done * block, dst, n * block * sizeof(float));
+    done += n;
+  }
+}
+
+void run_tile(uint8_t *heap, const double *p) {
+  const int rank = static_cast<int>(p[0]);
+  if (rank < 1 || rank > 6) throw std::runtime_error("tile: rank must be 1..6");
+  const double *shape = p + 3, *reps = p + 3 + rank;
+  size_t inner_src[6], inner_dst[6];
+  size_t a = 1, b = 1;
+  for (int d = rank - 1; d >= 0; --d) {
+    inner_src[d] = a;
+    inner_dst[d] = b;
+    a *= static_cast<size_t>(shape[d]);
+    b *= static_cast<size_t>(shape[d] * reps[d]);
+  }
+  tile_dim(reinterpret_cast<const float *>(heap + static_cast<size_t>(p[1])),
+           reinterpret_cast<float *>(heap + static_cast<size_t>(p[2])), shape, reps, rank, 0,
+           inner_src, inner_dst);
+}
+
+// ---- Node-API glue -------------------------------------------------------------------------
+// Every entry point takes (heap: ArrayBuffer, params: Float64Array) and returns undefined.
+using Runner = void (*)(uint8_t *, const double *);
+
+napi_value call(napi_env env, napi_callback_info info, Runner run, size_t count, const char *name) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  void *heap = nullptr;
+  size_t heap_len = 0;
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *params = nullptr;
+  if (argc < 2 || napi_get_arraybuffer_info(env, argv[0], &heap, &heap_len) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &type, &len, &params, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || (count ? len != count : len < 3)) {
+    std::string msg = std::string(name) + "(heap: ArrayBuffer, params: Float64Array[" +
+                      std::to_string(count) + "]) called with wrong arguments";
+    napi_throw_type_error(env, nullptr, msg.c_str());
+    return nullptr;
+  }
+  try {
+    run(static_cast<uint8_t *>(heap), static_cast<const double *>(params));
+  } catch (const dnnl::error &e) {
+    std::string msg = std::string(name) + ": oneDNN: " + e.what();
+    napi_throw_error(env, nullptr, msg.c_str());
+  } catch (const std::exception &e) {
+    std::string msg = std::string(name) + ": " + e.what();
+    napi_throw_error(env, nullptr, msg.c_str());
+  }
+  return nullptr;
+}
+
+napi_value Conv2d(napi_env env, napi_callback_info info) {
+  return call(env, info, run_conv, pCount, "conv");
+}
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  return call(env, info, run_matmul, mCount, "matmul");
+}
+napi_value MaxPool(napi_env env, napi_callback_info info) {
+  return call(env, info, run_pool, qCount, "maxPool");
+}
+napi_value Tile(napi_env env, napi_callback_info info) {
+  return call(env, info, run_tile, 0, "tile");
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_value f, v;
+  napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv2d, nullptr, &f);
+  napi_set_named_property(env, exports, "conv", f);
+  napi_create_function(env, "matmul", NAPI_AUTO_LENGTH, MatMul, nullptr, &f);
+  napi_set_named_property(env, exports, "matmul", f);
+  napi_create_function(env, "maxPool", NAPI_AUTO_LENGTH, MaxPool, nullptr, &f);
+  napi_set_named_property(env, exports, "maxPool", f);
+  napi_create_function(env, "tile", NAPI_AUTO_LENGTH, Tile, nullptr, &f);
+  napi_set_named_property(env, exports, "tile", f);
+  const dnnl_version_t *ver = dnnl_version();
+  std::string s = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." +
+                  std::to_string(ver->patch);
+  napi_create_string_utf8(env, s.c_str(), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, exports, "onednnVersion", v);
+  napi_create_int32(env, omp_get_max_threads(), &v);
+  napi_set_named_property(env, exports, "threads", v);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,276 @@
+// The `native` backend: oneDNN kernels from our Node-API addon (build/Release/exp_native.node,
+// built at install by scripts/build-native.js) registered for tfjs' 'wasm' backend, so every
+// other op keeps running on wasm on the same tensors. The addon works in place on the wasm heap:
+// we hand it the heap's ArrayBuffer and byte offsets of inputs and (already allocated) outputs.
+// Kernels: convolutions (plain and depthwise, forward with fused bias + activation, both gradients),
+// BatchMatMul/_FusedMatMul, MaxPool and its gradient, Tile (batch-norm gradients tile statistics
+// to full activations). Every one beat wasm's in bench/train.ts. Cases the addon does not cover
+// (NCHW, PReLU, odd bias shapes, non-float32) go to the kernel registered before ours.
+import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tf } from '../tf.ts';
+import type { BackendWasm, TensorInfo } from './wasm_util.ts';
+
+interface Addon {
+  conv(heap: ArrayBuffer, params: Float64Array): void;
+  matmul(heap: ArrayBuffer, params: Float64Array): void;
+  maxPool(heap: ArrayBuffer, params: Float64Array): void;
+  tile(heap: ArrayBuffer, params: Float64Array): void;
+  onednnVersion: string;
+  threads: number;
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const addonPath = join(root, 'build', 'Release', 'exp_native.node');
+
+let addon: Addon | undefined;
+/** Why the addon did not load (undefined while it has not been tried or when it loaded). */
+export let unavailableReason: string | undefined;
+
+/** Load the addon once; undefined (and `unavailableReason` set) when it is missing or broken. */
+export function loadAddon(): Addon | undefined {
+  if (addon || unavailableReason) return addon;
+  if (!existsSync(addonPath)) {
+    unavailableReason = `${addonPath} is not built (apt-get install libdnnl-dev && npm rebuild)`;
+    return undefined;
+  }
+  try {
+    addon = createRequire(import.meta.url)(addonPath) as Addon;
+  } catch (e) {
+    unavailableReason = `${addonPath} did not load: ${String(e instanceof Error ? e.message : e).split('\n')[0]}`;
+  }
+  return addon;
+}
+
+/**
+ * oneDNN's convolutions and matmul give bit-identical results for the same inputs at a fixed
+ * thread count (no atomics; reductions split by a static schedule); test/model/native.test.ts
+ * checks it. A different OMP_NUM_THREADS can change the last bits of backward-weights sums.
+ */
+export const deterministic = true;
+
+/** oneDNN version and OpenMP threads, for run records and the bench. */
+export function nativeInfo(): { onednn: string; threads: number } | undefined {
+  const a = loadAddon();
+  return a && { onednn: a.onednnVersion, threads: a.threads };
+}
+
+type Attrs = Record<string, unknown>;
+type Args = { inputs: Record<string, TensorInfo | undefined>; attrs: Attrs; backend: BackendWasm };
+
+const ACT: Record<string, number> = { linear: 0, relu: 1, relu6: 2, leakyrelu: 3, sigmoid: 4, elu: 5 };
+const CONV = { fwd: 0, bwdData: 1, bwdWeights: 2 } as const;
+
+function byteOffset(backend: BackendWasm, t: TensorInfo): number {
+  return (backend.dataIdMap.get(t.dataId) as { memoryOffset: number }).memoryOffset;
+}
+/** The heap as it is now: any allocation may have grown (replaced) it. */
+function heap(backend: BackendWasm): ArrayBuffer {
+  return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer as ArrayBuffer;
+}
+
+interface ConvCall {
+  kind: number; xShape: number[]; filterShape: number[]; depthwise: boolean; attrs: Attrs;
+  x: TensorInfo; w: TensorInfo; y: TensorInfo; bias?: TensorInfo; act?: number; alpha?: number;
+}
+
+function runConv(backend: BackendWasm, c: ConvCall): void {
+  const a = c.attrs;
+  const info = tf.backend_util.computeConv2DInfo(c.xShape as [number, number, number, number],
+    c.filterShape as [number, number, number, number], a.strides as number,
+    (a.dilations ?? 1) as number, a.pad as 'same', a.dimRoundingMode as 'floor' | undefined, c.depthwise);
+  const { padInfo: p } = info;
+  const groups = c.depthwise ? info.inChannels : 1;
+  const extH = (info.filterHeight - 1) * info.dilationHeight + 1;
+  const extW = (info.filterWidth - 1) * info.dilationWidth + 1;
+  const pb = padAfter(info.inHeight, info.outHeight, p.top, p.bottom, extH, info.strideHeight);
+  const pr = padAfter(info.inWidth, info.outWidth, p.left, p.right, extW, info.strideWidth);
+  const params = new Float64Array([
+    c.kind, info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+    info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+    info.dilationHeight, info.dilationWidth, p.top, p.left, pb, pr, groups, c.act ?? 0, c.alpha ?? 0,
+    byteOffset(backend, c.x), byteOffset(backend, c.w), c.bias ? byteOffset(backend, c.bias) : -1,
+    byteOffset(backend, c.y),
+  ]);
+  addon!.conv(heap(backend), params);
+}
+
+function supported(attrs: Attrs, ...ts: (TensorInfo | undefined)[]): boolean {
+  return (attrs.dataFormat === undefined || attrs.dataFormat === 'NHWC')
+    && ts.every((t) => !t || (t.dtype === 'float32' && t.shape.every((d) => d > 0)));
+}
+
+/** Forward convolution (plain, depthwise, with optional fused bias and activation). */
+function convForward(depthwise: boolean, fused: boolean, name: string) {
+  return (args: Args): TensorInfo => {
+    const { inputs: { x, filter, bias, preluActivationWeights }, attrs, backend } = args;
+    const act = fused ? ACT[(attrs.activation as string | undefined) ?? 'linear'] : 0;
+    if (!supported(attrs, x, filter, bias) || act === undefined || preluActivationWeights
+      || (bias && (bias.shape.length !== 1 || bias.shape[0] !== outChannels(filter!, depthwise)))) {
+      return fallback(name, args);
+    }
+    const info = tf.backend_util.computeConv2DInfo(x!.shape as [number, number, number, number],
+      filter!.shape as [number, number, number, number], attrs.strides as number,
+      (attrs.dilations ?? 1) as number, attrs.pad as 'same', attrs.dimRoundingMode as 'floor', depthwise);
+    const y = backend.makeOutput(info.outShape, 'float32');
+    runConv(backend, { kind: CONV.fwd, xShape: x!.shape, filterShape: filter!.shape, depthwise, attrs,
+      x: x!, w: filter!, y, bias, act, alpha: (attrs.leakyreluAlpha as number | undefined) ?? 0.2 });
+    return y;
+  };
+}
+
+function outChannels(filter: TensorInfo, depthwise: boolean): number {
+  return depthwise ? filter.shape[2] * filter.shape[3] : filter.shape[3];
+}
+
+/** dx from dy and the filter. */
+function convBackpropInput(depthwise: boolean, name: string) {
+  return (args: Args): TensorInfo => {
+    const { inputs: { dy, filter }, attrs, backend } = args;
+    if (!supported(attrs, dy, filter)) return fallback(name, args);
+    const xShape = attrs.inputShape as number[];
+    const dx = backend.makeOutput(xShape, 'float32');
+    runConv(backend, { kind: CONV.bwdData, xShape, filterShape: filter!.shape, depthwise, attrs,
+      x: dx, w: filter!, y: dy! });
+    return dx;
+  };
+}
+
+/** dW from x and dy. */
+function convBackpropFilter(depthwise: boolean, name: string) {
+  return (args: Args): TensorInfo => {
+    const { inputs: { x, dy }, attrs, backend } = args;
+    if (!supported(attrs, x, dy)) return fallback(name, args);
+    const filterShape = attrs.filterShape as number[];
+    const dw = backend.makeOutput(filterShape, 'float32');
+    runConv(backend, { kind: CONV.bwdWeights, xShape: x!.shape, filterShape, depthwise, attrs,
+      x: x!, w: dw, y: dy! });
+    return dw;
+  };
+}
+
+/** BatchMatMul and _FusedMatMul (bias of shape [n] and activations other than PReLU). */
+function batchMatMul(fused: boolean, name: string) {
+  return (args: Args): TensorInfo => {
+    const { inputs: { a, b, bias, preluActivationWeights }, attrs, backend } = args;
+    const act = fused ? ACT[(attrs.activation as string | undefined) ?? 'linear'] : 0;
+    if (!supported({}, a, b, bias) || act === undefined || preluActivationWeights) return fallback(name, args);
+    const ta = attrs.transposeA === true, tb = attrs.transposeB === true;
+    const ra = a!.shape.length, rb = b!.shape.length;
+    const m = ta ? a!.shape[ra - 1] : a!.shape[ra - 2];
+    const k = ta ? a!.shape[ra - 2] : a!.shape[ra - 1];
+    const n = tb ? b!.shape[rb - 2] : b!.shape[rb - 1];
+    const kb = tb ? b!.shape[rb - 1] : b!.shape[rb - 2];
+    const batchA = a!.shape.slice(0, -2), batchB = b!.shape.slice(0, -2);
+    const ba = batchA.reduce((s, d) => s * d, 1), bb = batchB.reduce((s, d) => s * d, 1);
+    // batch dims broadcast only when one side has a single matrix (as wasm's own kernel)
+    if (k !== kb || (ba !== bb && ba !== 1 && bb !== 1)
+      || (bias && (bias.shape.length !== 1 || bias.shape[0] !== n))) {
+      return fallback(name, args);
+    }
+    const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB);
+    const out = backend.makeOutput([...outBatch, m, n], 'float32');
+    const params = new Float64Array([ba, bb, m, k, n, ta ? 1 : 0, tb ? 1 : 0, act,
+      (attrs.leakyreluAlpha as number | undefined) ?? 0.2, byteOffset(backend, a!), byteOffset(backend, b!),
+      bias ? byteOffset(backend, bias) : -1, byteOffset(backend, out)]);
+    addon!.matmul(heap(backend), params);
+    return out;
+  };
+}
+
+/** oneDNN wants out = (in + before + after - extent) / stride + 1 exactly; tfjs' 'ceil' rounding
+ * can leave `after` inconsistent with that, so derive it from the output size then. */
+function padAfter(inSize: number, outSize: number, before: number, after: number, ext: number, stride: number): number {
+  return Math.floor((inSize + before + after - ext) / stride) + 1 === outSize ? after
+    : (outSize - 1) * stride + ext - inSize - before;
+}
+
+/** MaxPool (grad = false) and MaxPoolGrad (grad = true; reruns the forward for oneDNN's workspace). */
+function maxPool(grad: boolean, name: string) {
+  return (args: Args): TensorInfo => {
+    const { inputs, attrs, backend } = args;
+    const x = grad ? inputs.input : inputs.x;
+    if (!supported(attrs, x, inputs.dy)) return fallback(name, args);
+    const info = tf.backend_util.computePool2DInfo(x!.shape as [number, number, number, number],
+      attrs.filterSize as number, attrs.strides as number, 1, attrs.pad as 'same', attrs.dimRoundingMode as 'floor');
+    const p = info.padInfo;
+    const out = backend.makeOutput(grad ? x!.shape : info.outShape, 'float32');
+    const params = new Float64Array([grad ? 1 : 0, info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+      info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+      p.top, p.left, padAfter(info.inHeight, info.outHeight, p.top, p.bottom, info.filterHeight, info.strideHeight),
+      padAfter(info.inWidth, info.outWidth, p.left, p.right, info.filterWidth, info.strideWidth),
+      byteOffset(backend, x!), grad ? byteOffset(backend, inputs.dy!) : byteOffset(backend, out),
+      grad ? byteOffset(backend, out) : -1]);
+    addon!.maxPool(heap(backend), params);
+    return out;
+  };
+}
+
+/** Tile (float32, rank 1..6): batch-norm gradients tile statistics to full activations. */
+function tile(args: Args): TensorInfo {
+  const { inputs: { x }, attrs, backend } = args;
+  const reps = attrs.reps as number[];
+  if (!supported({}, x) || x!.shape.length < 1 || x!.shape.length > 6 || reps.some((r) => r < 1)) return fallback('Tile', args);
+  const out = backend.makeOutput(x!.shape.map((d, i) => d * reps[i]), 'float32');
+  addon!.tile(heap(backend), new Float64Array([x!.shape.length, byteOffset(backend, x!), byteOffset(backend, out),
+    ...x!.shape, ...reps]));
+  return out;
+}
+
+/** The kernels that were registered before ours: the fallback, and what unregister restores. */
+const previous = new Map<string, KernelConfig | undefined>();
+
+function fallback(name: string, args: Args): TensorInfo {
+  const k = previous.get(name);
+  if (!k) throw new Error(`native ${name}: this case is not supported and wasm has no ${name} kernel`);
+  const out = k.kernelFunc(args as unknown as Parameters<KernelFunc>[0]);
+  return Array.isArray(out) ? out[0] : out;
+}
+
+const kernel = (name: string, f: (args: Args) => TensorInfo): KernelConfig =>
+  ({ kernelName: name, backendName: 'wasm', kernelFunc: f as unknown as KernelFunc });
+
+export const nativeKernels: KernelConfig[] = [
+  kernel('Conv2D', convForward(false, false, 'Conv2D')),
+  kernel('FusedConv2D', convForward(false, true, 'FusedConv2D')),
+  kernel('Conv2DBackpropInput', convBackpropInput(false, 'Conv2DBackpropInput')),
+  kernel('Conv2DBackpropFilter', convBackpropFilter(false, 'Conv2DBackpropFilter')),
+  kernel('DepthwiseConv2dNative', convForward(true, false, 'DepthwiseConv2dNative')),
+  kernel('FusedDepthwiseConv2D', convForward(true, true, 'FusedDepthwiseConv2D')),
+  kernel('DepthwiseConv2dNativeBackpropInput', convBackpropInput(true, 'DepthwiseConv2dNativeBackpropInput')),
+  kernel('DepthwiseConv2dNativeBackpropFilter', convBackpropFilter(true, 'DepthwiseConv2dNativeBackpropFilter')),
+  kernel('BatchMatMul', batchMatMul(false, 'BatchMatMul')),
+  kernel('_FusedMatMul', batchMatMul(true, '_FusedMatMul')),
+  kernel('MaxPool', maxPool(false, 'MaxPool')),
+  kernel('MaxPoolGrad', maxPool(true, 'MaxPoolGrad')),
+  kernel('Tile', tile),
+];
+
+/**
+ * Register the oneDNN kernels for 'wasm' (over wasm's own and exp's wasm gradient kernels).
+ * Idempotent. False when the addon is missing or broken (`unavailableReason` says why).
+ */
+export function registerNativeKernels(): boolean {
+  if (!loadAddon()) return false;
+  for (const k of nativeKernels) {
+    const current = tf.getKernel(k.kernelName, 'wasm');
+    if (current?.kernelFunc === k.kernelFunc) continue;
+    previous.set(k.kernelName, current);
+    if (current) tf.unregisterKernel(k.kernelName, 'wasm');
+    tf.registerKernel(k);
+  }
+  return true;
+}
+
+/** Put back the kernels ours replaced (plain wasm again, e.g. when a run switches backend). */
+export function unregisterNativeKernels(): void {
+  for (const k of nativeKernels) {
+    if (tf.getKernel(k.kernelName, 'wasm')?.kernelFunc !== k.kernelFunc) continue;
+    tf.unregisterKernel(k.kernelName, 'wasm');
+    const before = previous.get(k.kernelName);
+    if (before) tf.registerKernel(before);
+  }
+}

@@ -1,0 +1,257 @@
+// The oneDNN kernels of the `native` backend against the cpu backend (the reference): table-driven,
+// seeded random shapes under strides, paddings, dilations, channel multipliers (groups), fused
+// activations and batch sizes; a small net's gradients; bitwise determinism. Skips, saying why,
+// when the addon is not built (no libdnnl-dev at install).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../../src/model/tf.ts';
+import { ensureBackend } from '../../src/model/backend.ts';
+import { loadAddon, registerNativeKernels, unavailableReason } from '../../src/model/kernels/native.ts';
+import { probeNet } from '../../src/model/kernels/probe.ts';
+import { backbones } from '../../src/model/backbones/index.ts';
+import { Rng } from '../../src/util/rng.ts';
+
+const skip = loadAddon() ? false : `native addon not available: ${unavailableReason}`;
+if (skip) console.log(`# skipping native kernel tests: ${skip}`);
+
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+const pads: Pad[] = ['same', 'valid', 1, [[0, 0], [1, 2], [0, 1], [0, 0]]];
+type Inputs = Record<string, [Float32Array, number[]]>;
+
+function randomData(rng: Rng, shape: number[]): Float32Array {
+  const a = new Float32Array(shape.reduce((x, y) => x * y, 1));
+  for (let i = 0; i < a.length; i++) a[i] = rng.uniform(-1, 1);
+  return a;
+}
+
+async function useNative(): Promise<void> {
+  await ensureBackend('native');
+  registerNativeKernels(); // idempotent: in case another backend's kernels were put back meanwhile
+}
+
+async function runOn(backend: 'cpu' | 'native', kernel: string, inputs: Inputs, attrs: object): Promise<Float32Array> {
+  if (backend === 'native') await useNative(); else await ensureBackend('cpu');
+  const ts = Object.fromEntries(Object.entries(inputs).map(([k, [d, s]]) => [k, tf.tensor(d, s)]));
+  const out = tf.engine().runKernel(kernel, ts, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const data = out.dataSync() as Float32Array;
+  tf.dispose([out, ...Object.values(ts)]);
+  return data;
+}
+
+/** max |got - ref| / max |ref| */
+function relError(ref: Float32Array, got: Float32Array): number {
+  assert.equal(got.length, ref.length);
+  let diff = 0, scale = 1e-30;
+  for (let i = 0; i < ref.length; i++) {
+    diff = Math.max(diff, Math.abs(ref[i] - got[i]));
+    scale = Math.max(scale, Math.abs(ref[i]));
+  }
+  return diff / scale;
+}
+
+interface Case { kernel: string; stride: number; pad: Pad; batch: number; dilation: number; mult: number;
+  act?: string; bias?: boolean; round?: 'ceil' }
+const cases: Case[] = [];
+for (const kernel of ['Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'DepthwiseConv2dNative',
+  'DepthwiseConv2dNativeBackpropInput', 'DepthwiseConv2dNativeBackpropFilter']) {
+  const depthwise = kernel.startsWith('Depthwise');
+  const forward = kernel === 'Conv2D' || kernel === 'DepthwiseConv2dNative';
+  for (const stride of [1, 2]) for (const pad of pads) for (const batch of [1, 3]) {
+    // tfjs: dilation only with stride 1, and only the forward ops take it against cpu
+    for (const dilation of forward && stride === 1 ? [1, 2] : [1]) {
+      for (const mult of depthwise ? [1, 2] : [1]) cases.push({ kernel, stride, pad, batch, dilation, mult });
+    }
+  }
+}
+for (const act of ['linear', 'relu', 'relu6', 'leakyrelu', 'sigmoid', 'elu']) {
+  for (const bias of [false, true]) {
+    cases.push({ kernel: 'FusedConv2D', stride: bias ? 2 : 1, pad: 'same', batch: 2, dilation: 1, mult: 1, act, bias });
+  }
+  cases.push({ kernel: 'FusedDepthwiseConv2D', stride: 1, pad: 'valid', batch: 2, dilation: 1, mult: 2, act, bias: true });
+}
+cases.push({ kernel: 'Conv2D', stride: 2, pad: 1, batch: 2, dilation: 1, mult: 1, round: 'ceil' });
+
+function convCase(c: Case, seed: number): { inputs: Inputs; attrs: object } {
+  const rng = new Rng(seed);
+  const int = (lo: number, hi: number) => lo + Math.floor(rng.uniform(0, hi - lo + 1));
+  const depthwise = c.kernel.includes('Depthwise');
+  const k = int(1, 3); // 1x1 to 3x3 filters
+  const h = int(k * c.dilation + 1, 11), w = int(k * c.dilation + 1, 11), ci = int(1, 9);
+  const co = depthwise ? ci * c.mult : int(1, 9);
+  const xShape = [c.batch, h, w, ci];
+  const fShape = depthwise ? [k, k, ci, c.mult] : [k, k, ci, co];
+  const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number],
+    fShape as [number, number, number, number], c.stride, c.dilation, c.pad as 'same', c.round, depthwise);
+  const common = { strides: c.stride, pad: c.pad, dilations: c.dilation, dataFormat: 'NHWC', dimRoundingMode: c.round };
+  const x: [Float32Array, number[]] = [randomData(rng, xShape), xShape];
+  const filter: [Float32Array, number[]] = [randomData(rng, fShape), fShape];
+  const dy: [Float32Array, number[]] = [randomData(rng, info.outShape), info.outShape];
+  if (c.kernel.endsWith('BackpropInput')) return { inputs: { dy, filter }, attrs: { ...common, inputShape: xShape } };
+  if (c.kernel.endsWith('BackpropFilter')) return { inputs: { x, dy }, attrs: { ...common, filterShape: fShape } };
+  if (!c.act) return { inputs: { x, filter }, attrs: common };
+  const inputs: Inputs = { x, filter };
+  if (c.bias) inputs.bias = [randomData(rng, [co]), [co]];
+  return { inputs, attrs: { ...common, activation: c.act, leakyreluAlpha: 0.3 } };
+}
+
+const name = (c: Case) => `${c.kernel} stride ${c.stride} pad ${JSON.stringify(c.pad)} batch ${c.batch}`
+  + ` dilation ${c.dilation}${c.mult > 1 ? ` multiplier ${c.mult}` : ''}${c.act ? ` ${c.act}${c.bias ? '+bias' : ''}` : ''}`
+  + `${c.round ? ` rounding ${c.round}` : ''}`;
+
+cases.forEach((c, i) => {
+  test(`native ${name(c)} matches cpu`, { skip }, async () => {
+    const { inputs, attrs } = convCase(c, 9000 + i);
+    const ref = await runOn('cpu', c.kernel, inputs, attrs);
+    const got = await runOn('native', c.kernel, inputs, attrs);
+    const err = relError(ref, got);
+    assert.ok(err < 1e-4, `relative error ${err.toExponential(2)}`);
+  });
+});
+
+interface MmCase { ta: boolean; tb: boolean; batchA: number[]; batchB: number[]; act?: string; bias?: boolean }
+const mmCases: MmCase[] = [];
+for (const ta of [false, true]) for (const tb of [false, true]) {
+  for (const [batchA, batchB] of [[[], []], [[3], [3]], [[2, 3], [1]], [[1], [4]]]) mmCases.push({ ta, tb, batchA, batchB });
+}
+for (const act of ['linear', 'relu', 'relu6', 'leakyrelu', 'sigmoid', 'elu']) mmCases.push({ ta: false, tb: true, batchA: [1], batchB: [1], act, bias: true });
+mmCases.push({ ta: true, tb: false, batchA: [1], batchB: [1], act: 'relu', bias: false });
+
+mmCases.forEach((c, i) => {
+  const label = `${c.act ? '_FusedMatMul' : 'BatchMatMul'} transposeA ${c.ta} transposeB ${c.tb} batch [${c.batchA}] x [${c.batchB}]`
+    + (c.act ? ` ${c.act}${c.bias ? '+bias' : ''}` : '');
+  test(`native ${label} matches cpu`, { skip }, async () => {
+    const rng = new Rng(7000 + i);
+    const int = (lo: number, hi: number) => lo + Math.floor(rng.uniform(0, hi - lo + 1));
+    const m = int(1, 40), k = int(1, 40), n = int(1, 40);
+    const aShape = [...c.batchA, ...(c.ta ? [k, m] : [m, k])];
+    const bShape = [...c.batchB, ...(c.tb ? [n, k] : [k, n])];
+    const inputs: Inputs = { a: [randomData(rng, aShape), aShape], b: [randomData(rng, bShape), bShape] };
+    if (c.bias) inputs.bias = [randomData(rng, [n]), [n]];
+    const kernel = c.act ? '_FusedMatMul' : 'BatchMatMul';
+    const attrs = { transposeA: c.ta, transposeB: c.tb, activation: c.act, leakyreluAlpha: 0.3 };
+    const err = relError(await runOn('cpu', kernel, inputs, attrs), await runOn('native', kernel, inputs, attrs));
+    assert.ok(err < 1e-4, `relative error ${err.toExponential(2)}`);
+  });
+});
+
+interface PoolCase { grad: boolean; filter: number; stride: number; pad: 'same' | 'valid' | number; batch: number }
+const poolCases: PoolCase[] = [];
+for (const grad of [false, true]) for (const filter of [2, 3]) for (const stride of [1, 2]) {
+  for (const pad of ['same', 'valid', 1] as const) poolCases.push({ grad, filter, stride, pad, batch: stride === 1 ? 1 : 3 });
+}
+poolCases.forEach((c, i) => {
+  const kernel = c.grad ? 'MaxPoolGrad' : 'MaxPool';
+  test(`native ${kernel} ${c.filter}x${c.filter} stride ${c.stride} pad ${c.pad} batch ${c.batch} matches cpu`, { skip }, async () => {
+    const rng = new Rng(6000 + i);
+    const int = (lo: number, hi: number) => lo + Math.floor(rng.uniform(0, hi - lo + 1));
+    const xShape = [c.batch, int(c.filter + 1, 12), int(c.filter + 1, 12), int(1, 9)];
+    const attrs = { filterSize: c.filter, strides: c.stride, pad: c.pad };
+    const x = randomData(rng, xShape);
+    let inputs: Inputs = { x: [x, xShape] };
+    if (c.grad) {
+      await ensureBackend('cpu');
+      const y = tf.maxPool(tf.tensor4d(x, xShape as [number, number, number, number]), c.filter, c.stride, c.pad);
+      inputs = { dy: [randomData(rng, y.shape), y.shape], input: [x, xShape], output: [y.dataSync() as Float32Array, y.shape] };
+      y.dispose();
+    }
+    const err = relError(await runOn('cpu', kernel, inputs, attrs), await runOn('native', kernel, inputs, attrs));
+    assert.ok(err < 1e-4, `relative error ${err.toExponential(2)}`);
+  });
+});
+
+for (const [shape, reps] of [[[5], [3]], [[1, 1, 1, 7], [4, 5, 6, 1]], [[2, 3], [2, 1]], [[3, 1, 2], [1, 4, 3]],
+  [[2, 1, 3, 1, 2], [2, 3, 1, 2, 2]]]) {
+  test(`native Tile [${shape}] by [${reps}] matches cpu`, { skip }, async () => {
+    const inputs: Inputs = { x: [randomData(new Rng(shape.length), shape), shape] };
+    const err = relError(await runOn('cpu', 'Tile', inputs, { reps }), await runOn('native', 'Tile', inputs, { reps }));
+    assert.equal(err, 0);
+  });
+}
+
+test('native falls back to wasm for what oneDNN does not take (PReLU)', { skip }, async () => {
+  const rng = new Rng(5);
+  const inputs: Inputs = { x: [randomData(rng, [2, 6, 6, 3]), [2, 6, 6, 3]], filter: [randomData(rng, [3, 3, 3, 4]), [3, 3, 3, 4]],
+    preluActivationWeights: [randomData(rng, [4]), [4]] };
+  const attrs = { strides: 1, pad: 'same', dilations: 1, dataFormat: 'NHWC', activation: 'prelu' };
+  const err = relError(await runOn('cpu', 'FusedConv2D', inputs, attrs), await runOn('native', 'FusedConv2D', inputs, attrs));
+  assert.ok(err < 1e-4, `relative error ${err.toExponential(2)}`);
+});
+
+async function probeGrads(backend: 'cpu' | 'native'): Promise<Float32Array[]> {
+  if (backend === 'native') await useNative(); else await ensureBackend('cpu');
+  const out = probeNet(3) as tf.Tensor[];
+  const data = out.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(out);
+  return data;
+}
+
+test('a small net (conv, depthwise, strided, pooling, dense) has the same loss and gradients on native as on cpu', { skip }, async () => {
+  const ref = await probeGrads('cpu');
+  const got = await probeGrads('native');
+  ref.forEach((r, i) => {
+    const err = relError(r, got[i]);
+    assert.ok(err < 1e-4, `output ${i} (0 = loss, then gradients): relative error ${err.toExponential(2)}`);
+  });
+});
+
+/** Loss and gradients of every trainable weight of resnet18 + a dense head on a 32 px batch of 4
+ * (with 2, layer4's batch norm normalises 2 values per channel and amplifies rounding 100-fold). */
+async function resnetGrads(backend: 'cpu' | 'native'): Promise<[string, Float32Array][]> {
+  if (backend === 'native') await useNative(); else await ensureBackend('cpu');
+  const input = tf.input({ shape: [32, 32, 3] });
+  const features = backbones.get('resnet18').build(input, { seed: 4 });
+  const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input,
+    outputs: tf.layers.dense({ units: 5, kernelInitializer: tf.initializers.glorotNormal({ seed: 5 }) }).apply(pooled) as tf.SymbolicTensor });
+  const x = tf.tensor(randomData(new Rng(6), [4, 32, 32, 3]), [4, 32, 32, 3]);
+  const labels = tf.oneHot(tf.tensor1d([1, 3, 0, 2], 'int32'), 5);
+  const { value, grads } = tf.variableGrads(() =>
+    tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
+  const out: [string, Float32Array][] = [['loss', value.dataSync() as Float32Array],
+    ...Object.entries(grads).map(([k, g]) => [k, g.dataSync() as Float32Array] as [string, Float32Array])];
+  tf.dispose([value, ...Object.values(grads), x, labels]);
+  model.dispose();
+  return out;
+}
+
+test('resnet18 (32 px, batch 4) has the same loss and weight gradients on native as on cpu', { skip }, async () => {
+  const ref = await resnetGrads('cpu');
+  const got = await resnetGrads('native'); // same weights in the same order; tfjs renames the second model's
+  assert.equal(got.length, ref.length);
+  for (const [i, [name, r]] of ref.entries()) {
+    // through 20 layers and batch statistics rounding adds up: native and wasm both reach ~2e-4
+    const err = relError(r, got[i][1]);
+    assert.ok(err < 1e-3, `${name}: relative error ${err.toExponential(2)}`);
+  }
+});
+
+test('native kernels are bitwise deterministic at a fixed thread count', { skip }, async () => {
+  await useNative();
+  const rng = new Rng(11);
+  // big enough that oneDNN splits the work (and the weight-gradient reduction) over threads
+  const x = tf.tensor(randomData(rng, [8, 28, 28, 32]), [8, 28, 28, 32]) as tf.Tensor4D;
+  const w = tf.tensor(randomData(rng, [3, 3, 32, 48]), [3, 3, 32, 48]) as tf.Tensor4D;
+  const once = () => tf.tidy(() => {
+    const f = (...ab: tf.Tensor[]) => tf.sum(tf.square(tf.conv2d(ab[0] as tf.Tensor4D, ab[1] as tf.Tensor4D, 1, 'same')));
+    return [tf.conv2d(x, w, 2, 'same'), ...tf.grads(f)([x, w])].map((t) => Array.from(t.dataSync()));
+  });
+  assert.deepEqual(once(), once());
+  const [p1, p2] = [await probeGrads('native'), await probeGrads('native')];
+  assert.deepEqual(p1.map((a) => Array.from(a)), p2.map((a) => Array.from(a)));
+  tf.dispose([x, w]);
+});
+
+test('switching between native and wasm swaps the kernels on the shared wasm backend', { skip }, async () => {
+  const { nativeKernels } = await import('../../src/model/kernels/native.ts');
+  const { wasmGradKernels } = await import('../../src/model/kernels/index.ts');
+  const name = 'Conv2DBackpropFilter';
+  const nativeFn = nativeKernels.find((k) => k.kernelName === name)!.kernelFunc;
+  const wasmFn = wasmGradKernels.find((k) => k.kernelName === name)!.kernelFunc;
+  await ensureBackend('native');
+  assert.equal(tf.getKernel(name, 'wasm')!.kernelFunc, nativeFn);
+  await ensureBackend('wasm');
+  assert.equal(tf.getKernel(name, 'wasm')!.kernelFunc, wasmFn, 'wasm after native runs exp\'s wasm kernels');
+  assert.equal(tf.getKernel('Conv2D', 'wasm')!.kernelFunc === nativeKernels.find((k) => k.kernelName === 'Conv2D')?.kernelFunc, false);
+  await ensureBackend('native');
+  assert.equal(tf.getKernel(name, 'wasm')!.kernelFunc, nativeFn, 'native again re-registers its kernels');
+});

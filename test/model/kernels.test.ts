@@ -6,6 +6,7 @@ import { tf } from '../../src/model/tf.ts';
 import { ensureBackend } from '../../src/model/backend.ts';
 import { missingKernels, probeNet } from '../../src/model/kernels/probe.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { relError, runKernel } from './kernel-helpers.ts';
 
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -21,22 +22,9 @@ function randomData(rng: Rng, shape: number[]): Float32Array {
 async function runOn(backend: string, kernel: string, inputs: Record<string, [Float32Array, number[]]>,
   attrs: object): Promise<Float32Array> {
   await ensureBackend(backend as 'cpu' | 'wasm');
-  const ts = Object.fromEntries(Object.entries(inputs).map(([k, [d, s]]) => [k, tf.tensor(d, s)]));
-  const out = tf.engine().runKernel(kernel, ts, attrs as tf.NamedAttrMap) as tf.Tensor;
-  const data = out.dataSync() as Float32Array;
-  tf.dispose([out, ...Object.values(ts)]);
-  return data;
+  return runKernel(kernel, inputs, attrs);
 }
 
-function relError(ref: Float32Array, got: Float32Array): number {
-  assert.equal(got.length, ref.length);
-  let diff = 0, scale = 1e-30;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(ref[i] - got[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return diff / scale;
-}
 
 interface Case { kernel: string; stride: number; pad: Pad; batch: number; dilation: number }
 const cases: Case[] = [];

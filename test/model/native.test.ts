@@ -10,6 +10,7 @@ import { loadAddon, registerNativeKernels, unavailableReason } from '../../src/m
 import { probeNet } from '../../src/model/kernels/probe.ts';
 import { backbones } from '../../src/model/backbones/index.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { relError, runKernel } from './kernel-helpers.ts';
 
 const skip = loadAddon() ? false : `native addon not available: ${unavailableReason}`;
 if (skip) console.log(`# skipping native kernel tests: ${skip}`);
@@ -31,23 +32,9 @@ async function useNative(): Promise<void> {
 
 async function runOn(backend: 'cpu' | 'native', kernel: string, inputs: Inputs, attrs: object): Promise<Float32Array> {
   if (backend === 'native') await useNative(); else await ensureBackend('cpu');
-  const ts = Object.fromEntries(Object.entries(inputs).map(([k, [d, s]]) => [k, tf.tensor(d, s)]));
-  const out = tf.engine().runKernel(kernel, ts, attrs as tf.NamedAttrMap) as tf.Tensor;
-  const data = out.dataSync() as Float32Array;
-  tf.dispose([out, ...Object.values(ts)]);
-  return data;
+  return runKernel(kernel, inputs, attrs);
 }
 
-/** max |got - ref| / max |ref| */
-function relError(ref: Float32Array, got: Float32Array): number {
-  assert.equal(got.length, ref.length);
-  let diff = 0, scale = 1e-30;
-  for (let i = 0; i < ref.length; i++) {
-    diff = Math.max(diff, Math.abs(ref[i] - got[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return diff / scale;
-}
 
 interface Case { kernel: string; stride: number; pad: Pad; batch: number; dilation: number; mult: number;
   act?: string; bias?: boolean; round?: 'ceil' }

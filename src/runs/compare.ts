@@ -498,16 +498,9 @@ export function sweepSummary(runs: CompareRun[], metric: string, value: (r: Comp
 
 // ---- the report ------------------------------------------------------------------------------
 
-export interface RunSummary {
-  id: string;
-  label: string;
-  dir: string;
-  name: string;
-  kind: 'train' | 'ensemble';
-  status: RunStatus;
-  error: string | null;
+/** What the report keeps of each run: its identification and status, and how far it trained. */
+export interface RunSummary extends Pick<CompareRun, 'id' | 'label' | 'dir' | 'name' | 'kind' | 'status' | 'error' | 'sweep'> {
   epochs: number;
-  sweep: SweepInfo | null;
 }
 
 export interface CompareReport {

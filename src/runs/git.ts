@@ -107,6 +107,8 @@ async function untrackedFiles(git: SimpleGit, root: string): Promise<{ included:
   return { included, omitted };
 }
 
+const UNNEEDED_ENV = /^(git_|ssh_)|^(editor|visual|pager|less|lv)$|askpass/i;
+
 /**
  * `git diff HEAD` of the working tree, untracked files included as new-file diffs. The untracked
  * files are marked intent-to-add in a throwaway copy of the index (GIT_INDEX_FILE), so the user's
@@ -129,7 +131,9 @@ async function diffAgainstHead(git: SimpleGit, root: string, sha: string, realIn
     // Ambient GIT_* variables (GIT_DIR from a hook, say) would redirect git; drop them, then allow
     // the rest explicitly because simple-git rejects guarded variables passed through env().
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^git_/i.test(k)) env[k] = v;
+    // simple-git also refuses variables that can make git run programs (EDITOR, PAGER, *ASKPASS,
+    // SSH commands): a diff needs none, and npm sets EDITOR for every script it runs.
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !UNNEEDED_ENV.test(k)) env[k] = v;
     env.GIT_INDEX_FILE = index;
     env.GIT_LITERAL_PATHSPECS = '1'; // file names are names, not globs
     const scratch = simpleGit({ baseDir: root, allowEnvironment: Object.keys(env) }).env(env);

@@ -152,3 +152,18 @@ test('without a git executable: available false, "git is not installed"', async 
     process.env.PATH = saved;
   }
 });
+
+test('works under npm, which sets EDITOR (simple-git refuses such variables unless they are dropped)', async (t) => {
+  const repo = tempDir(t);
+  makeRepo(repo, { 'a.txt': 'one\n' });
+  writeFiles(repo, { 'new.txt': 'untracked\n' });
+  const saved = { EDITOR: process.env.EDITOR, PAGER: process.env.PAGER, GIT_ASKPASS: process.env.GIT_ASKPASS };
+  Object.assign(process.env, { EDITOR: 'vi', PAGER: 'less', GIT_ASKPASS: '/bin/true' });
+  try {
+    const g = await gitProvenance(repo);
+    assert.ok(g.available, g.available ? '' : g.reason);
+    assert.match(g.patch, /new file mode[^]*\+untracked/);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  }
+});

@@ -10,6 +10,7 @@ import type { OptimizerState, Param } from '../model/optimizers.ts';
 import { Ema, modelWeights } from '../model/ema.ts';
 import { OptimizerPhases, type OptimizerPlan } from './phases.ts';
 import { saveCheckpoint } from './checkpoint.ts';
+import { setDropoutStep } from '../model/layers/dropout.ts';
 import { InterruptedError, RunError, UserError } from '../errors.ts';
 import { join } from 'node:path';
 
@@ -166,6 +167,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const lrFor = (step: number) =>
         lrAt(opts.scheduleSpec, baseLr, { epoch, stepInEpoch: step, stepsPerEpoch, epochs });
       const epochLr = lrFor(0);
+      // dropout masks are keyed by the global step, so a resumed run draws the same ones
+      setDropoutStep(model, epoch * stepsPerEpoch);
       lastLr = epochLr;
       const t0 = performance.now();
       const sums = new Float64Array(levels.length + 1);

@@ -2,6 +2,7 @@
 import { tf } from '../../src/model/tf.ts';
 import { Rng } from '../../src/util/rng.ts';
 import type { Batch } from '../../src/train/loop.ts';
+import { SeededDropout } from '../../src/model/layers/dropout.ts';
 
 export const H = 8;
 export const C = 3;
@@ -11,7 +12,7 @@ export const C = 3;
  * heads, logits_fine (4 classes) and logits_coarse (2). Seeded initialisers and fixed layer names:
  * two calls build identical models (weight names included, as a checkpoint reloads them).
  */
-export function tinyConvNet(opts: { batchNorm?: boolean; fine?: number; coarse?: number } = {}): tf.LayersModel {
+export function tinyConvNet(opts: { batchNorm?: boolean; fine?: number; coarse?: number; dropout?: number } = {}): tf.LayersModel {
   const input = tf.input({ shape: [H, H, C], name: 'image' });
   let x = tf.layers.conv2d({
     name: 'conv', filters: 6, kernelSize: 3, padding: 'same', useBias: !opts.batchNorm,
@@ -21,6 +22,7 @@ export function tinyConvNet(opts: { batchNorm?: boolean; fine?: number; coarse?:
   x = tf.layers.reLU({ name: 'relu' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.averagePooling2d({ name: 'pool', poolSize: 4 }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.flatten({ name: 'flatten' }).apply(x) as tf.SymbolicTensor;
+  if (opts.dropout) x = new SeededDropout({ rate: opts.dropout, seed: 5, name: 'dropout' }).apply(x) as tf.SymbolicTensor;
   const head = (name: string, units: number, seed: number) =>
     tf.layers.dense({ units, name, kernelInitializer: tf.initializers.glorotUniform({ seed }) }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: [head('logits_fine', opts.fine ?? 4, 2), head('logits_coarse', opts.coarse ?? 2, 3)] });

@@ -165,7 +165,7 @@ test('best checkpoint follows the target level\'s macro-F1; last has state', asy
   rmSync(dir, { recursive: true });
 });
 
-test('resume from model/last gives bit-identical weights, EMA and history to an uninterrupted run', async () => {
+test('resume from model/last gives bit-identical weights, EMA and history to an uninterrupted run (dropout included)', async () => {
   const data = quadrantData(24, 8);
   const common = (model: tf.LayersModel): TrainOptions => ({
     ...base, model, epochs: 3, stepsPerEpoch: 3, accumulate: 2, ema: { decay: 0.8 }, seed: 11,
@@ -176,14 +176,14 @@ test('resume from model/last gives bit-identical weights, EMA and history to an 
     batchesFor: (epoch) => batches(data, epochOrder('sqrt', data.fine, 11, epoch), 8),
   });
   const dirA = tmp();
-  const modelA = tinyConvNet({ batchNorm: true });
+  const modelA = tinyConvNet({ batchNorm: true, dropout: 0.3 });
   const a = await train({ ...common(modelA), checkpointDir: dirA });
 
   const dirB = tmp();
   const stop = new AbortController();
   const rowsB: HistoryRow[] = [];
   await assert.rejects(
-    train({ ...common(tinyConvNet({ batchNorm: true })), checkpointDir: dirB, signal: stop.signal,
+    train({ ...common(tinyConvNet({ batchNorm: true, dropout: 0.3 })), checkpointDir: dirB, signal: stop.signal,
       onEpoch: (r) => { rowsB.push(r); if (r.epoch === 1) stop.abort('SIGINT'); } }),
     InterruptedError,
   );

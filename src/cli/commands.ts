@@ -54,7 +54,7 @@ export const COMMANDS: CommandSpec[] = [
       resume: { type: 'string', help: 'continue an interrupted run from its last checkpoint', valueName: 'RUN' },
       point: { type: 'string', help: 'run point N of a recorded sweep (e.g. a cluster array job)', valueName: 'SWEEP/N' },
       'dry-run': { type: 'boolean', help: 'validate and print the plan; run nothing' },
-      'no-cache': { type: 'boolean', help: 'recompute cached stages (statistics, image cache)' },
+      'no-cache': { type: 'boolean', help: 'recompute cached stages (statistics, resized images) instead of reading the shared cache' },
       quiet,
     },
     load: () => import('./commands/run.ts'),

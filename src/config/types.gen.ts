@@ -107,7 +107,7 @@ export interface ExperimentConfig {
      */
     cache: {
       /**
-       * Reuse cached derived data whose inputs have not changed.
+       * Keep derived data in the cache directory, keyed by content and shared by runs: statistics, and every image resized once (shorter side = image.resize) and stored as JPEG quality 95, which training and prediction then read instead of the originals. The stored images differ from a fresh resize by JPEG rounding, so this setting is part of a run's identity; `exp run --no-cache` rebuilds the cache for one run (same pixels) instead of reading it.
        */
       enabled: boolean;
       /**

@@ -20,8 +20,17 @@ export async function cacheStatus(plan: Plan, config: ExperimentConfig): Promise
   }
   for (const s of plan.stages) {
     if (s.cache?.kind === 'images') {
-      const st = await imageCacheStatus(index, d.image.resize, { dir: d.cache.dir });
-      out[s.id] = st.ready ? 'cached' : `${st.present}/${st.total} images cached`;
+      // the cache stage resizes the training and the test images
+      const parts = [index];
+      if (d.test) parts.push(await loadDataset(d.format, d.test, d.levels, 'test').catch(() => index));
+      let present = 0;
+      let total = 0;
+      for (const p of new Set(parts)) {
+        const st = await imageCacheStatus(p, d.image.resize, { dir: d.cache.dir });
+        present += st.present;
+        total += st.total;
+      }
+      out[s.id] = present === total ? 'cached' : `${present}/${total} images cached`;
     } else if (s.cache?.kind === 'stats') {
       // the rows the stats stage will read: the training rows after the split (and data.limit)
       const n = d.limit ? Math.min(d.limit, index.files.length) : index.files.length;

@@ -1,4 +1,7 @@
 // Stages that prepare data: index (metadata + fingerprint), split, stats, image cache.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { StageExecutor } from '../plan/listr.ts';
 import { loadDataset } from '../data/formats/index.ts';
 import { dataFingerprint } from '../data/fingerprint.ts';
@@ -83,12 +86,18 @@ export function splitStage(ctx: RunContext): StageExecutor {
 export function cacheStage(ctx: RunContext): StageExecutor {
   return async (_stage, io) => {
     const d = ctx.config.data;
+    // --no-cache rebuilds the resized images from the originals into a private directory that
+    // lives as long as this process, instead of reading the shared cache. It does not decode the
+    // originals during training instead: cached images are JPEG re-encodings, so that would change
+    // the pixels, and a run's results must not depend on the flag.
+    const dir = ctx.noCache ? mkdtempSync(join(tmpdir(), 'exp-nocache-')) : d.cache.dir;
+    if (ctx.noCache) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     const parts = [ctx.train, ctx.val, ctx.test].filter((s) => s !== undefined);
     let written = 0;
     let total = 0;
     for (const s of parts) {
       const r = await warmCache(s!.index, d.image.resize, {
-        dir: d.cache.dir,
+        dir,
         rows: s!.rows,
         concurrency: d.loader.concurrency,
         onProgress: (done, n) => io.progress(`resizing ${pct(done, n)}`),
@@ -96,8 +105,8 @@ export function cacheStage(ctx: RunContext): StageExecutor {
       written += r.cached;
       total += s!.rows.length;
     }
-    ctx.imageCache = new ImageCache(d.image.resize, { dir: d.cache.dir });
-    return { summary: `${written}/${total} images at ${d.image.resize} px` };
+    ctx.imageCache = new ImageCache(d.image.resize, { dir });
+    return { summary: `${written}/${total} images at ${d.image.resize} px${ctx.noCache ? ' (rebuilt: --no-cache)' : ''}` };
   };
 }
 

@@ -64,3 +64,30 @@ test('exp ls and exp show read the run records', async () => {
   const nope = await exp(['show', 'no-such-run', '--runs-dir', runs]);
   assert.equal(nope.code, 2);
 });
+
+test('statistics are cached across runs by content; --no-cache recomputes them and rebuilds the image cache: same values', async () => {
+  const runs = mkdtempSync(join(tmpdir(), 'exp-runs-'));
+  const cache = mkdtempSync(join(tmpdir(), 'exp-cache-'));
+  const args = ['run', 'experiments/quickstart.yaml', ...SMOKE, '--set', 'data.test=null', '--set', `data.cache.dir=${cache}`,
+    '--set', 'train.epochs=1', '--runs-dir', runs, '--backend', 'wasm', '--quiet'];
+  const stagesOf = async (name: string) => {
+    const r = await exp([...args, '--name', name]);
+    assert.equal(r.code, 0, r.stderr);
+    const dir = readdirSync(runs).find((d) => d.includes(`-${name}-`))!;
+    const run = JSON.parse(readFileSync(join(runs, dir, 'run.json'), 'utf8'));
+    return { run, stats: run.stages.find((s: { name: string }) => s.name === 'stats') };
+  };
+  const first = await stagesOf('first');
+  assert.equal(first.stats.cached, false);
+  const second = await stagesOf('second');
+  assert.equal(second.stats.cached, true, 'same data and resize: the statistics come from the cache');
+  assert.deepEqual(second.run.normalize.mean, first.run.normalize.mean);
+  const plan = await exp(['plan', 'experiments/quickstart.yaml', '--set', `data.cache.dir=${cache}`, '--set', 'data.image={resize: 36, size: 32}']);
+  assert.match(plan.stdout, /Channel mean\/std at 36 px {2}\[cached\]/);
+  assert.match(plan.stdout, /Resized-image cache at 36 px {2}\[\d+\/428 images cached\]/, 'the test images were never cached (data.test=null)');
+  const r = await exp([...args, '--name', 'third', '--no-cache']);
+  assert.equal(r.code, 0, r.stderr);
+  const third = JSON.parse(readFileSync(join(runs, readdirSync(runs).find((d) => d.includes('-third-'))!, 'run.json'), 'utf8'));
+  assert.equal(third.stages.find((s: { name: string }) => s.name === 'stats').cached, false);
+  assert.deepEqual(third.normalize.mean, first.run.normalize.mean, 'recomputed, same values');
+});

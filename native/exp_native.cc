@@ -8,6 +8,7 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -327,6 +328,74 @@ void run_tile(uint8_t *heap, const double *p) {
            inner_src, inner_dst);
 }
 
+// ---- reductions and batch normalisation ------------------------------------------------------
+// tfjs computes the batch-norm statistics and their gradients with Sum/Mean over the N, H, W axes
+// of NHWC tensors, which wasm reduces on one thread after transposing. Here the tensor is seen as
+// [outer, inner]: reducing the leading axes gives out[inner], the trailing ones out[outer]. Each
+// thread sums a fixed block of rows in double, and the partial sums are added in thread order, so
+// results are bit-identical for a given thread count.
+// params: [mode (0 sum, 1 mean), leading (1: reduce leading axes, 0: trailing), outer, inner, x, out]
+void run_reduce(uint8_t *heap, const double *p) {
+  const bool mean = p[0] != 0, leading = p[1] != 0;
+  const size_t outer = static_cast<size_t>(p[2]), inner = static_cast<size_t>(p[3]);
+  const float *x = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[4]));
+  float *out = reinterpret_cast<float *>(heap + static_cast<size_t>(p[5]));
+  if (!leading) {
+    const double scale = mean ? 1.0 / static_cast<double>(inner) : 1.0;
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < static_cast<long>(outer); ++r) {
+      const float *row = x + r * inner;
+      double acc = 0;
+      for (size_t c = 0; c < inner; ++c) acc += row[c];
+      out[r] = static_cast<float>(acc * scale);
+    }
+    return;
+  }
+  const int threads = omp_get_max_threads();
+  std::vector<double> part(static_cast<size_t>(threads) * inner, 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const size_t r0 = outer * t / nt, r1 = outer * (t + 1) / nt;
+    double *acc = part.data() + static_cast<size_t>(t) * inner;
+    for (size_t r = r0; r < r1; ++r) {
+      const float *row = x + r * inner;
+      for (size_t c = 0; c < inner; ++c) acc[c] += row[c];
+    }
+  }
+  const double scale = mean ? 1.0 / static_cast<double>(outer) : 1.0;
+  for (size_t c = 0; c < inner; ++c) {
+    double s = 0;
+    for (int t = 0; t < threads; ++t) s += part[static_cast<size_t>(t) * inner + c];
+    out[c] = static_cast<float>(s * scale);
+  }
+}
+
+// y = (x - mean[c]) * scale[c] / sqrt(variance[c] + eps) + offset[c] over the last axis (size
+// channels); scale and offset optional (offset < 0).
+// params: [rows, channels, eps, x, mean, variance, offset, scale, y]
+void run_batch_norm(uint8_t *heap, const double *p) {
+  const size_t rows = static_cast<size_t>(p[0]), ch = static_cast<size_t>(p[1]);
+  const float eps = static_cast<float>(p[2]);
+  auto f = [&](int i) {
+    return p[i] >= 0 ? reinterpret_cast<float *>(heap + static_cast<size_t>(p[i])) : nullptr;
+  };
+  const float *x = f(3), *mu = f(4), *var = f(5), *off = f(6), *sc = f(7);
+  float *y = f(8);
+  std::vector<float> a(ch), m(ch), b(ch);
+  for (size_t c = 0; c < ch; ++c) {
+    a[c] = (sc ? sc[c] : 1.f) / std::sqrt(var[c] + eps);
+    m[c] = mu[c];
+    b[c] = off ? off[c] : 0.f;
+  }
+#pragma omp parallel for schedule(static)
+  for (long r = 0; r < static_cast<long>(rows); ++r) {
+    const float *xr = x + r * ch;
+    float *yr = y + r * ch;
+    for (size_t c = 0; c < ch; ++c) yr[c] = (xr[c] - m[c]) * a[c] + b[c];
+  }
+}
+
 // ---- Node-API glue -------------------------------------------------------------------------
 // Every entry point takes (heap: ArrayBuffer, params: Float64Array) and returns undefined.
 using Runner = void (*)(uint8_t *, const double *);
@@ -373,6 +442,13 @@ napi_value Tile(napi_env env, napi_callback_info info) {
   return call(env, info, run_tile, 0, "tile");
 }
 
+napi_value Reduce(napi_env env, napi_callback_info info) {
+  return call(env, info, run_reduce, 6, "reduce");
+}
+napi_value BatchNorm(napi_env env, napi_callback_info info) {
+  return call(env, info, run_batch_norm, 9, "batchNorm");
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_value f, v;
   napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv2d, nullptr, &f);
@@ -383,6 +459,10 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "maxPool", f);
   napi_create_function(env, "tile", NAPI_AUTO_LENGTH, Tile, nullptr, &f);
   napi_set_named_property(env, exports, "tile", f);
+  napi_create_function(env, "reduce", NAPI_AUTO_LENGTH, Reduce, nullptr, &f);
+  napi_set_named_property(env, exports, "reduce", f);
+  napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, BatchNorm, nullptr, &f);
+  napi_set_named_property(env, exports, "batchNorm", f);
   const dnnl_version_t *ver = dnnl_version();
   std::string s = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." +
                   std::to_string(ver->patch);

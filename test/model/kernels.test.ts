@@ -149,3 +149,29 @@ test('the training losses need no kernel that wasm lacks', async () => {
   await ensureBackend('wasm');
   assert.deepEqual(await missingKernels(fn, 'wasm'), []);
 });
+
+test('BatchMatMul on wasm matches cpu with transposes and batch broadcasting, deterministically', async () => {
+  const rng = new Rng(23);
+  // [batchA, batchB]: equal batches, one side broadcast, rank 2 (dense-layer gradients)
+  const batches: [number[], number[]][] = [[[], []], [[1], [1]], [[3], [3]], [[2, 2], [1]], [[1], [4]], [[], [2]]];
+  for (const [bA, bB] of batches) for (const ta of [false, true]) for (const tb of [false, true]) {
+    const m = 1 + rng.int(9), k = 1 + rng.int(9), n = 1 + rng.int(9);
+    const aShape = [...bA, ...(ta ? [k, m] : [m, k])], bShape = [...bB, ...(tb ? [n, k] : [k, n])];
+    const ins: Record<string, [Float32Array, number[]]> = {
+      a: [randomData(rng, aShape), aShape], b: [randomData(rng, bShape), bShape] };
+    const attrs = { transposeA: ta, transposeB: tb };
+    const ref = await runOn('cpu', 'BatchMatMul', ins, attrs);
+    tf.env().set('IS_TEST', true);
+    const got = await runOn('wasm', 'BatchMatMul', ins, attrs);
+    const again = await runOn('wasm', 'BatchMatMul', ins, attrs);
+    tf.env().set('IS_TEST', false);
+    const what = `a=${aShape} b=${bShape} ${JSON.stringify(attrs)}`;
+    assert.ok(relError(ref, got) < 1e-4, `${what}: relative error ${relError(ref, got)}`);
+    assert.deepEqual(again, got, `${what}: not bit-identical on a second run`);
+  }
+  // the output shape follows tfjs' broadcasting of the batch dimensions
+  await ensureBackend('wasm');
+  const out = tf.matMul(tf.ones([2, 1, 3, 4]), tf.ones([4, 5]), false, false);
+  assert.deepEqual(out.shape, [2, 1, 3, 5]);
+  out.dispose();
+});

@@ -155,6 +155,72 @@ for (const [shape, reps] of [[[5], [3]], [[1, 1, 1, 7], [4, 5, 6, 1]], [[2, 3], 
   });
 }
 
+// Sum/Mean: leading axes (batch-norm statistics over N, H, W), trailing axes, negative axes,
+// keepDims, and patterns the addon leaves to wasm (middle axes). Big enough to split over threads.
+for (const [kernel, shape, axis, keepDims] of [
+  ['Sum', [4, 9, 7, 5], [0, 1, 2], false], ['Mean', [4, 9, 7, 5], [0, 1, 2], true], ['Sum', [300, 17], 0, false],
+  ['Mean', [6, 5, 11], [-1], false], ['Sum', [6, 5, 11], [1, 2], true], ['Mean', [3, 4, 5], [0, 1, 2], false],
+  ['Sum', [3, 4, 5, 6], [1, 2], false], ['Mean', [2, 3, 4], [2, 0], false],
+] as [string, number[], number | number[], boolean][]) {
+  test(`native ${kernel} of [${shape}] over ${JSON.stringify(axis)} keepDims ${keepDims} matches cpu`, { skip }, async () => {
+    const inputs: Inputs = { x: [randomData(new Rng(shape.length * 7 + shape[0]), shape), shape] };
+    const attrs = { axis, keepDims };
+    const ref = await runOn('cpu', kernel, inputs, attrs);
+    const got = await runOn('native', kernel, inputs, attrs);
+    const err = relError(ref, got);
+    assert.ok(err < 1e-4, `relative error ${err.toExponential(2)}`);
+    const out = tf.engine().runKernel(kernel, { x: tf.tensor(inputs.x[0], shape) }, attrs as tf.NamedAttrMap) as tf.Tensor;
+    const cpuShape = tf.tidy(() => (kernel === 'Sum' ? tf.sum : tf.mean)(tf.zeros(shape), axis, keepDims).shape);
+    assert.deepEqual(out.shape, cpuShape);
+    out.dispose();
+  });
+}
+
+// FusedBatchNorm as tfjs layers call it (per-channel statistics; offset/scale optional), and a
+// broadcast the addon leaves to wasm (statistics per row).
+for (const [label, shape, stats, withOffset, withScale] of [
+  ['4-D, offset and scale', [3, 5, 6, 7], [7], true, true], ['2-D, no offset', [40, 9], [9], false, true],
+  ['no scale', [2, 4, 4, 3], [1, 1, 1, 3], true, false], ['statistics per row (fallback)', [4, 6], [4, 1], true, true],
+] as [string, number[], number[], boolean, boolean][]) {
+  test(`native FusedBatchNorm ${label} matches cpu`, { skip }, async () => {
+    const rng = new Rng(shape.length + stats.length);
+    const variance = randomData(rng, stats).map((v) => v + 1.5);
+    const inputs: Inputs = { x: [randomData(rng, shape), shape], mean: [randomData(rng, stats), stats],
+      variance: [variance, stats] };
+    if (withOffset) inputs.offset = [randomData(rng, stats), stats];
+    if (withScale) inputs.scale = [randomData(rng, stats), stats];
+    const attrs = { varianceEpsilon: 1e-3 };
+    const err = relError(await runOn('cpu', 'FusedBatchNorm', inputs, attrs), await runOn('native', 'FusedBatchNorm', inputs, attrs));
+    assert.ok(err < 1e-4, `relative error ${err.toExponential(2)}`);
+  });
+}
+
+test('native Sum, Mean and FusedBatchNorm are bitwise deterministic at a fixed thread count', { skip }, async () => {
+  const rng = new Rng(19);
+  const shape = [8, 28, 28, 32];
+  const inputs: Inputs = { x: [randomData(rng, shape), shape] };
+  const stats: Inputs = { mean: [randomData(rng, [32]), [32]], variance: [randomData(rng, [32]).map((v) => v + 2), [32]] };
+  for (const run of [
+    () => runOn('native', 'Sum', inputs, { axis: [0, 1, 2], keepDims: false }),
+    () => runOn('native', 'Mean', inputs, { axis: [0, 1, 2], keepDims: true }),
+    () => runOn('native', 'Mean', inputs, { axis: [3], keepDims: false }),
+    () => runOn('native', 'FusedBatchNorm', { ...inputs, ...stats }, { varianceEpsilon: 1e-3 }),
+  ]) assert.deepEqual(await run(), await run());
+});
+
+test('BatchMatMul: native when active, exp\'s wasm kernel (transposes on the heap) after switching back', { skip }, async () => {
+  const { nativeKernels } = await import('../../src/model/kernels/native.ts');
+  const { wasmGradKernels } = await import('../../src/model/kernels/index.ts');
+  const nativeFn = nativeKernels.find((k) => k.kernelName === 'BatchMatMul')!.kernelFunc;
+  const wasmFn = wasmGradKernels.find((k) => k.kernelName === 'BatchMatMul')!.kernelFunc;
+  await ensureBackend('native');
+  assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc, nativeFn);
+  await ensureBackend('wasm');
+  assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc, wasmFn);
+  await ensureBackend('native');
+  assert.equal(tf.getKernel('BatchMatMul', 'wasm')!.kernelFunc, nativeFn);
+});
+
 test('native falls back to wasm for what oneDNN does not take (PReLU)', { skip }, async () => {
   const rng = new Rng(5);
   const inputs: Inputs = { x: [randomData(rng, [2, 6, 6, 3]), [2, 6, 6, 3]], filter: [randomData(rng, [3, 3, 3, 4]), [3, 3, 3, 4]],

@@ -4,12 +4,15 @@ import type { KernelConfig } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
 import { conv2dGradKernels } from './conv2d_grad.ts';
 import { depthwiseGradKernels } from './depthwise_grad.ts';
+import { batchMatMulT } from './matmul_t.ts';
 import { segmentSumKernels } from './segment_sum.ts';
 
-export const wasmGradKernels: KernelConfig[] = [...conv2dGradKernels, ...depthwiseGradKernels, ...segmentSumKernels];
-
-/** wasm's own kernels that ours replaced (Conv2DBackpropInput), kept for bench/kernels.ts. */
+/** wasm's own kernels that ours replaced (Conv2DBackpropInput, BatchMatMul), kept for
+ * bench/kernels.ts and for BatchMatMul, which calls wasm's own on its fast path. */
 export const replacedWasmKernels = new Map<string, KernelConfig>();
+
+export const wasmGradKernels: KernelConfig[] = [...conv2dGradKernels, ...depthwiseGradKernels, ...segmentSumKernels,
+  batchMatMulT(() => replacedWasmKernels.get('BatchMatMul'))];
 
 /** Register (or re-register after someone replaced them) our wasm kernels. Idempotent. */
 export function registerWasmGradKernels(): string[] {

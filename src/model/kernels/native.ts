@@ -4,8 +4,10 @@
 // we hand it the heap's ArrayBuffer and byte offsets of inputs and (already allocated) outputs.
 // Kernels: convolutions (plain and depthwise, forward with fused bias + activation, both gradients),
 // BatchMatMul/_FusedMatMul, MaxPool and its gradient, Tile (batch-norm gradients tile statistics
-// to full activations). Every one beat wasm's in bench/train.ts. Cases the addon does not cover
-// (NCHW, PReLU, odd bias shapes, non-float32) go to the kernel registered before ours.
+// to full activations), Sum/Mean over leading or trailing axes and FusedBatchNorm (per channel)
+// for the batch-norm statistics and gradients. Every one beat wasm's in bench/train.ts. Cases the
+// addon does not cover (NCHW, PReLU, odd bias shapes, other reduction axes, non-float32) go to the
+// kernel registered before ours.
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,6 +21,8 @@ interface Addon {
   matmul(heap: ArrayBuffer, params: Float64Array): void;
   maxPool(heap: ArrayBuffer, params: Float64Array): void;
   tile(heap: ArrayBuffer, params: Float64Array): void;
+  reduce(heap: ArrayBuffer, params: Float64Array): void;
+  batchNorm(heap: ArrayBuffer, params: Float64Array): void;
   onednnVersion: string;
   threads: number;
 }
@@ -220,6 +224,43 @@ function tile(args: Args): TensorInfo {
   return out;
 }
 
+/** Sum and Mean (float32) over leading axes (batch-norm statistics and their gradients reduce
+ * NHWC tensors over N, H, W) or trailing axes, on 2 threads; other axis patterns fall back. */
+function reduce(mean: boolean, name: string) {
+  return (args: Args): TensorInfo => {
+    const { inputs: { x }, attrs, backend } = args;
+    if (!supported({}, x)) return fallback(name, args);
+    const shape = x!.shape;
+    const axes = [...new Set(tf.util.parseAxisParam(attrs.axis as number | number[], shape))].sort((a, b) => a - b);
+    const r = shape.length, k = axes.length;
+    const leading = axes.every((a, i) => a === i), trailing = axes.every((a, i) => a === r - k + i);
+    if (k === 0 || (!leading && !trailing)) return fallback(name, args);
+    const split = leading ? k : r - k; // x seen as [outer = shape[0..split), inner = shape[split..r)]
+    const outer = tf.util.sizeFromShape(shape.slice(0, split)), inner = tf.util.sizeFromShape(shape.slice(split));
+    const [outShape] = tf.backend_util.computeOutAndReduceShapes(shape, axes);
+    const out = backend.makeOutput(attrs.keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, axes) : outShape, 'float32');
+    addon!.reduce(heap(backend), new Float64Array([mean ? 1 : 0, leading ? 1 : 0, outer, inner,
+      byteOffset(backend, x!), byteOffset(backend, out)]));
+    return out;
+  };
+}
+
+/** FusedBatchNorm (the inference form tfjs layers also use in training, with batch statistics):
+ * mean, variance, offset and scale per channel of the last axis; other broadcasts fall back. */
+function batchNorm(args: Args): TensorInfo {
+  const { inputs: { x, mean, variance, offset, scale }, attrs, backend } = args;
+  const ch = x?.shape[x.shape.length - 1] ?? 0;
+  const perChannel = (t: TensorInfo | undefined) => !t || (t.shape.length >= 1
+    && t.shape[t.shape.length - 1] === ch && tf.util.sizeFromShape(t.shape) === ch);
+  if (!supported({}, x, mean, variance, offset, scale) || !mean || !variance || x!.shape.length < 1
+    || ![mean, variance, offset, scale].every(perChannel)) return fallback('FusedBatchNorm', args);
+  const out = backend.makeOutput(x!.shape, 'float32');
+  const at = (t: TensorInfo | undefined) => (t ? byteOffset(backend, t) : -1);
+  addon!.batchNorm(heap(backend), new Float64Array([tf.util.sizeFromShape(x!.shape) / ch, ch,
+    (attrs.varianceEpsilon as number | undefined) ?? 0.001, at(x), at(mean), at(variance), at(offset), at(scale), at(out)]));
+  return out;
+}
+
 /** The kernels that were registered before ours: the fallback, and what unregister restores. */
 const previous = new Map<string, KernelConfig | undefined>();
 
@@ -247,6 +288,9 @@ export const nativeKernels: KernelConfig[] = [
   kernel('MaxPool', maxPool(false, 'MaxPool')),
   kernel('MaxPoolGrad', maxPool(true, 'MaxPoolGrad')),
   kernel('Tile', tile),
+  kernel('Sum', reduce(false, 'Sum')),
+  kernel('Mean', reduce(true, 'Mean')),
+  kernel('FusedBatchNorm', batchNorm),
 ];
 
 /**

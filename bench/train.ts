@@ -6,7 +6,8 @@
 // GEMM rate (numpy/OpenBLAS 2048^3 float32). Figures are medians of timed steps after warm-up
 // steps (which include oneDNN's primitive creation). Each backend runs in its own child process.
 // Run: npx tsx bench/train.ts [--steps 5] [--warmup 2] [--size 112] [--batch 32] [--threads 2]
-//      [--backends native,wasm[,cpu]] [--no-peer] [--no-kernels]
+//      [--backends native,wasm[,cpu]] [--no-peer] [--no-kernels] [--binary-min N]
+// (--binary-min: output size from which native runs element-wise ops in the addon; 1e12 = never, for A/B)
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { backbones } from '../src/model/backbones/index.ts';
 import { ensureBackend } from '../src/model/backend.ts';
+import { setBinaryMinElements } from '../src/model/kernels/native.ts';
 import { tf } from '../src/model/tf.ts';
 
 const argv = process.argv.slice(2);
@@ -31,6 +33,7 @@ interface Result { backend: string; size: number; batch: number; stepS: number[]
 /** Child mode: train on one backend and print a JSON line. */
 async function child(backend: 'native' | 'wasm' | 'cpu', sz: number, bs: number): Promise<void> {
   const info = await ensureBackend(backend);
+  if (argv.includes('--binary-min')) setBinaryMinElements(Number(opt('binary-min', '65536')));
   const input = tf.input({ shape: [sz, sz, 3] });
   const features = backbones.get('resnet18').build(input, { seed: 1 });
   const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
@@ -87,6 +90,16 @@ async function kernels(backend: 'native' | 'wasm'): Promise<void> {
   const a = tf.randomNormal([1024, 1024]), b = tf.randomNormal([1024, 1024]);
   rows['matMul 1024^3'] = 2 * 1024 ** 3 / time(() => tf.matMul(a, b)) / 1e9;
   rows['matMul 1024^3 transposeA'] = 2 * 1024 ** 3 / time(() => tf.matMul(a, b, true, false)) / 1e9;
+  // element-wise ops of the batch-norm/ReLU gradients (1 FLOP per element), above and below the
+  // size from which native.ts sends them to the addon
+  for (const shape of [[32, 56, 56, 64], [32, 7, 7, 256], [8, 8, 8, 64]]) {
+    const u = tf.randomNormal(shape), v = tf.randomNormal(shape), c = tf.randomNormal([shape[3]]), s = tf.scalar(3);
+    const label = shape.join('x');
+    rows[`mul ${label}`] = u.size / time(() => tf.mul(u, v)) / 1e9;
+    rows[`mul ${label} by [C]`] = u.size / time(() => tf.mul(u, c)) / 1e9;
+    rows[`div ${label} by scalar`] = u.size / time(() => tf.div(u, s)) / 1e9;
+    tf.dispose([u, v, c, s]);
+  }
   console.log(JSON.stringify({ backend, rows }));
 }
 
@@ -150,7 +163,8 @@ async function main(): Promise<void> {
     }
     // the pure-JS reference at a tiny size only: at 112 px a step takes many minutes
     const args = ['--child', 'train', '--backend', backend, '--steps', String(steps), '--warmup', String(warmup),
-      '--size', backend === 'cpu' ? '32' : String(size), '--batch', backend === 'cpu' ? '4' : String(batch)];
+      '--size', backend === 'cpu' ? '32' : String(size), '--batch', backend === 'cpu' ? '4' : String(batch),
+      ...(argv.includes('--binary-min') ? ['--binary-min', opt('binary-min', '65536')] : [])];
     const r = runChild(args);
     if (typeof r === 'string') {
       console.log(`${backend.padEnd(8)} ${r}`);

@@ -396,6 +396,76 @@ void run_batch_norm(uint8_t *heap, const double *p) {
   }
 }
 
+// ---- element-wise binary ops -----------------------------------------------------------------
+// The batch-norm and ReLU gradients are chains of Multiply/RealDiv/Add/Sub over whole NHWC
+// activations, often against a per-channel [C] (or [1,1,1,C]) operand or a scalar; wasm runs them
+// on one thread through its general broadcasting loop. Here each operand is full (mode 0, same
+// layout as the output), a scalar (1) or per channel of the last axis (2). Each thread writes a
+// fixed block of the output (whole rows of C when an operand is per channel): no reductions, so
+// results do not depend on the thread count.
+// params: [op (0 add, 1 sub, 2 mul, 3 div, 4 squared difference), n, C, aMode, bMode, a, b, out]
+template <int AM, int BM, class F>
+void binary_loop(const float *a, const float *b, float *o, size_t n, size_t ch, F f) {
+  constexpr bool per_channel = AM == 2 || BM == 2;
+#pragma omp parallel
+  {
+    const size_t t = static_cast<size_t>(omp_get_thread_num());
+    const size_t nt = static_cast<size_t>(omp_get_num_threads());
+    if (per_channel) {
+      const size_t rows = n / ch, r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+      for (size_t r = r0; r < r1; ++r) {
+        const size_t base = r * ch;
+        const float *ar = AM == 0 ? a + base : a, *br = BM == 0 ? b + base : b;
+        float *orow = o + base;
+#pragma omp simd
+        for (size_t c = 0; c < ch; ++c) orow[c] = f(AM == 1 ? ar[0] : ar[c], BM == 1 ? br[0] : br[c]);
+      }
+    } else {
+      const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+#pragma omp simd
+      for (size_t i = i0; i < i1; ++i) o[i] = f(AM == 0 ? a[i] : a[0], BM == 0 ? b[i] : b[0]);
+    }
+  }
+}
+
+template <int AM, class F>
+void binary_b(int bm, const float *a, const float *b, float *o, size_t n, size_t ch, F f) {
+  switch (bm) {
+    case 0: return binary_loop<AM, 0>(a, b, o, n, ch, f);
+    case 1: return binary_loop<AM, 1>(a, b, o, n, ch, f);
+    case 2: return binary_loop<AM, 2>(a, b, o, n, ch, f);
+    default: throw std::runtime_error("binary: bad operand mode");
+  }
+}
+
+template <class F>
+void binary_op(int am, int bm, const float *a, const float *b, float *o, size_t n, size_t ch, F f) {
+  switch (am) {
+    case 0: return binary_b<0>(bm, a, b, o, n, ch, f);
+    case 1: return binary_b<1>(bm, a, b, o, n, ch, f);
+    case 2: return binary_b<2>(bm, a, b, o, n, ch, f);
+    default: throw std::runtime_error("binary: bad operand mode");
+  }
+}
+
+void run_binary(uint8_t *heap, const double *p) {
+  const int op = static_cast<int>(p[0]);
+  const size_t n = static_cast<size_t>(p[1]), ch = static_cast<size_t>(p[2]);
+  const int am = static_cast<int>(p[3]), bm = static_cast<int>(p[4]);
+  if ((am == 2 || bm == 2) && (ch == 0 || n % ch != 0)) throw std::runtime_error("binary: bad channels");
+  const float *a = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[5]));
+  const float *b = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[6]));
+  float *o = reinterpret_cast<float *>(heap + static_cast<size_t>(p[7]));
+  switch (op) {
+    case 0: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x + y; });
+    case 1: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x - y; });
+    case 2: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x * y; });
+    case 3: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x / y; });
+    case 4: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return (x - y) * (x - y); });
+    default: throw std::runtime_error("binary: unknown op");
+  }
+}
+
 // ---- Node-API glue -------------------------------------------------------------------------
 // Every entry point takes (heap: ArrayBuffer, params: Float64Array) and returns undefined.
 using Runner = void (*)(uint8_t *, const double *);
@@ -448,6 +518,9 @@ napi_value Reduce(napi_env env, napi_callback_info info) {
 napi_value BatchNorm(napi_env env, napi_callback_info info) {
   return call(env, info, run_batch_norm, 9, "batchNorm");
 }
+napi_value Binary(napi_env env, napi_callback_info info) {
+  return call(env, info, run_binary, 8, "binary");
+}
 
 napi_value Init(napi_env env, napi_value exports) {
   napi_value f, v;
@@ -463,6 +536,8 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "reduce", f);
   napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, BatchNorm, nullptr, &f);
   napi_set_named_property(env, exports, "batchNorm", f);
+  napi_create_function(env, "binary", NAPI_AUTO_LENGTH, Binary, nullptr, &f);
+  napi_set_named_property(env, exports, "binary", f);
   const dnnl_version_t *ver = dnnl_version();
   std::string s = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." +
                   std::to_string(ver->patch);

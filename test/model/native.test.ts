@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/model/tf.ts';
 import { ensureBackend } from '../../src/model/backend.ts';
-import { loadAddon, registerNativeKernels, unavailableReason } from '../../src/model/kernels/native.ts';
+import { loadAddon, registerNativeKernels, setBinaryMinElements, unavailableReason } from '../../src/model/kernels/native.ts';
 import { probeNet } from '../../src/model/kernels/probe.ts';
 import { backbones } from '../../src/model/backbones/index.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -195,7 +195,47 @@ for (const [label, shape, stats, withOffset, withScale] of [
   });
 }
 
-test('native Sum, Mean and FusedBatchNorm are bitwise deterministic at a fixed thread count', { skip }, async () => {
+// Element-wise binary ops: full, scalar and per-channel ([C], [1,..,1,C]) operands on either side,
+// and broadcasts the addon leaves to wasm (per row, middle axes, int32). The size threshold is
+// lowered to 0 so that these small shapes reach the addon; one case keeps it to check the fallback.
+const binaryCases: [string, number[], number[], boolean?][] = [
+  ['Multiply', [4, 5, 6, 7], [4, 5, 6, 7]], ['Multiply', [3, 5, 6, 8], [8]], ['Multiply', [1, 1, 1, 8], [3, 5, 6, 8]],
+  ['RealDiv', [3, 5, 6, 8], []], ['RealDiv', [1], [9, 11]], ['Add', [2, 9, 9, 16], [1, 1, 1, 16]], ['Add', [16], [16]],
+  ['Sub', [3, 4, 5], [5]], ['Sub', [], [6, 7]], ['SquaredDifference', [2, 7, 7, 6], [1, 1, 1, 6]],
+  ['Sub', [1, 1, 1, 6], [6]], ['Multiply', [7, 1], [7, 9]], ['Add', [2, 3, 4], [3, 1]], ['Multiply', [5, 6], [3, 5, 6]],
+  ['Multiply', [300, 64], [64], true],
+];
+for (const [kernel, aShape, bShape, keepThreshold] of binaryCases) {
+  test(`native ${kernel} [${aShape}] with [${bShape}]${keepThreshold ? ' (below the size threshold)' : ''} matches cpu`, { skip }, async () => {
+    const rng = new Rng(aShape.length * 13 + bShape.length);
+    const b = randomData(rng, bShape);
+    if (kernel === 'RealDiv') b.forEach((v, i) => { b[i] = v + Math.sign(v) * 0.5; }); // away from 0
+    const inputs: Inputs = { a: [randomData(rng, aShape), aShape], b: [b, bShape] };
+    const ref = await runOn('cpu', kernel, inputs, {});
+    const old = setBinaryMinElements(keepThreshold ? 1e9 : 0);
+    try {
+      const err = relError(ref, await runOn('native', kernel, inputs, {}));
+      assert.ok(err < 1e-4, `relative error ${err.toExponential(2)}`);
+    } finally {
+      setBinaryMinElements(old);
+    }
+  });
+}
+
+test('native binary ops leave int32 to wasm', { skip }, async () => {
+  await useNative();
+  const old = setBinaryMinElements(0);
+  try {
+    const out = tf.tidy(() => tf.mul(tf.tensor([[1, 2], [3, 4]], [2, 2], 'int32'), tf.tensor([5, 6], [2], 'int32')));
+    assert.equal(out.dtype, 'int32');
+    assert.deepEqual(Array.from(out.dataSync()), [5, 12, 15, 24]);
+    out.dispose();
+  } finally {
+    setBinaryMinElements(old);
+  }
+});
+
+test('native Sum, Mean, FusedBatchNorm and binary ops are bitwise deterministic at a fixed thread count', { skip }, async () => {
   const rng = new Rng(19);
   const shape = [8, 28, 28, 32];
   const inputs: Inputs = { x: [randomData(rng, shape), shape] };
@@ -205,6 +245,10 @@ test('native Sum, Mean and FusedBatchNorm are bitwise deterministic at a fixed t
     () => runOn('native', 'Mean', inputs, { axis: [0, 1, 2], keepDims: true }),
     () => runOn('native', 'Mean', inputs, { axis: [3], keepDims: false }),
     () => runOn('native', 'FusedBatchNorm', { ...inputs, ...stats }, { varianceEpsilon: 1e-3 }),
+    // above the binary ops' size threshold, so these run in the addon on all threads
+    () => runOn('native', 'Multiply', { a: inputs.x, b: stats.mean }, {}),
+    () => runOn('native', 'RealDiv', { a: inputs.x, b: [new Float32Array([3]), []] }, {}),
+    () => runOn('native', 'Sub', { a: inputs.x, b: inputs.x }, {}),
   ]) assert.deepEqual(await run(), await run());
 });
 

@@ -5,7 +5,9 @@
 // Kernels: convolutions (plain and depthwise, forward with fused bias + activation, both gradients),
 // BatchMatMul/_FusedMatMul, MaxPool and its gradient, Tile (batch-norm gradients tile statistics
 // to full activations), Sum/Mean over leading or trailing axes and FusedBatchNorm (per channel)
-// for the batch-norm statistics and gradients. Every one beat wasm's in bench/train.ts. Cases the
+// for the batch-norm statistics and gradients, and the element-wise Add/Sub/Multiply/RealDiv/
+// SquaredDifference of their gradients (full, scalar or per-channel operands, from 64Ki elements).
+// Every one beat wasm's in bench/train.ts. Cases the
 // addon does not cover (NCHW, PReLU, odd bias shapes, other reduction axes, non-float32) go to the
 // kernel registered before ours.
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
@@ -23,6 +25,7 @@ interface Addon {
   tile(heap: ArrayBuffer, params: Float64Array): void;
   reduce(heap: ArrayBuffer, params: Float64Array): void;
   batchNorm(heap: ArrayBuffer, params: Float64Array): void;
+  binary(heap: ArrayBuffer, params: Float64Array): void;
   onednnVersion: string;
   threads: number;
 }
@@ -261,6 +264,41 @@ function batchNorm(args: Args): TensorInfo {
   return out;
 }
 
+/** Below this many output elements wasm's single-threaded loop beats the call into the addon
+ * (bench/train.ts prints both per size). */
+let binaryMinElements = 65536;
+/** Change that threshold (the bench and tests; 0 sends every supported case to the addon); returns the old one. */
+export function setBinaryMinElements(n: number): number {
+  const old = binaryMinElements;
+  binaryMinElements = n;
+  return old;
+}
+
+/** Add, Sub, Multiply, RealDiv, SquaredDifference (float32) when each operand has the output's
+ * shape, is a scalar or is per channel of the last axis ([C] or [1,..,1,C]): the batch-norm and
+ * ReLU gradients' element-wise chains. Other broadcasts, other dtypes and small outputs fall back. */
+function binary(op: number, name: string) {
+  return (args: Args): TensorInfo => {
+    const { inputs: { a, b }, backend } = args;
+    if (!supported({}, a, b)) return fallback(name, args);
+    const outShape = tf.broadcast_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
+    const n = tf.util.sizeFromShape(outShape), ch = outShape[outShape.length - 1] ?? 1;
+    // full: same element count as the output, hence (broadcasting being valid) the same layout
+    const mode = (t: TensorInfo) => {
+      const size = tf.util.sizeFromShape(t.shape);
+      if (size === n) return 0;
+      if (size === 1) return 1;
+      return size === ch && t.shape[t.shape.length - 1] === ch ? 2 : -1;
+    };
+    const am = mode(a!), bm = mode(b!);
+    if (n < binaryMinElements || am < 0 || bm < 0) return fallback(name, args);
+    const out = backend.makeOutput(outShape, 'float32');
+    addon!.binary(heap(backend), new Float64Array([op, n, ch, am, bm, byteOffset(backend, a!),
+      byteOffset(backend, b!), byteOffset(backend, out)]));
+    return out;
+  };
+}
+
 /** The kernels that were registered before ours: the fallback, and what unregister restores. */
 const previous = new Map<string, KernelConfig | undefined>();
 
@@ -291,6 +329,11 @@ export const nativeKernels: KernelConfig[] = [
   kernel('Sum', reduce(false, 'Sum')),
   kernel('Mean', reduce(true, 'Mean')),
   kernel('FusedBatchNorm', batchNorm),
+  kernel('Add', binary(0, 'Add')),
+  kernel('Sub', binary(1, 'Sub')),
+  kernel('Multiply', binary(2, 'Multiply')),
+  kernel('RealDiv', binary(3, 'RealDiv')),
+  kernel('SquaredDifference', binary(4, 'SquaredDifference')),
 ];
 
 /**

@@ -17,36 +17,36 @@ export function topK(scores: Float32Array, rows: number, cols: number, k: number
     const base = r * cols;
     // Seed the list with the first k columns, sorted (value desc, index asc).
     for (let j = 0; j < k; j++) {
-      let v = scores[base + j];
-      if (v !== v) v = -Infinity;
-      let p = j;
-      while (p > 0 && v > vals[p - 1]) {
-        vals[p] = vals[p - 1];
-        idx[p] = idx[p - 1];
-        p--;
-      }
-      vals[p] = v;
-      idx[p] = j;
+      const v = scores[base + j];
+      insertSorted(vals, idx, j, v !== v ? -Infinity : v, j);
     }
     let thr = vals[k - 1];
     for (let j = k; j < cols; j++) {
       const v = scores[base + j];
       // Strictly greater: an equal later column never displaces an earlier one. NaN fails too.
       if (v > thr) {
-        let p = k - 1;
-        while (p > 0 && v > vals[p - 1]) {
-          vals[p] = vals[p - 1];
-          idx[p] = idx[p - 1];
-          p--;
-        }
-        vals[p] = v;
-        idx[p] = j;
+        insertSorted(vals, idx, k - 1, v, j); // drops the old last entry
         thr = vals[k - 1];
       }
     }
     out.set(idx, r * k);
   }
   return out;
+}
+
+/**
+ * Put (v, column) into the list vals/idx (sorted by value, descending), whose slot `last` is free
+ * or to be overwritten: entries below v move down one. Equal values keep their order.
+ */
+function insertSorted(vals: Float64Array, idx: Int32Array, last: number, v: number, column: number): void {
+  let p = last;
+  while (p > 0 && v > vals[p - 1]) {
+    vals[p] = vals[p - 1];
+    idx[p] = idx[p - 1];
+    p--;
+  }
+  vals[p] = v;
+  idx[p] = column;
 }
 
 /** The numbers metrics.json holds for one split, TTA setting and level. */

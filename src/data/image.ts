@@ -1,12 +1,15 @@
 // The image pipeline: decode (sharp/libvips), resize so the shorter side is `resize`
 // (torchvision Resize(int)), crop to `size`, flips, colour jitter, normalisation, into Float32 HWC.
-// Geometry (resize, extract) runs inside one sharp pipeline, on libuv's thread pool; the pixel work
-// (flip, jitter, normalise) is one pass over the small Uint8 crop. EXIF orientation is ignored, as
-// PIL's Image.open (what the reference recipe used) ignores it.
+// Geometry runs on libuv's thread pool: for JPEGs in exp's libjpeg-turbo addon when it is built
+// (jpeg.ts: only the crop window is decoded, at a DCT scale), otherwise in one sharp pipeline; both
+// resample with an antialiased bilinear filter, torchvision's default. The pixel work (flip, jitter,
+// normalise) is one pass over the small Uint8 crop. EXIF orientation is ignored, as PIL's
+// Image.open (what the reference recipe used) ignores it.
 import { readFile } from 'node:fs/promises';
 import sharp, { type Sharp, type Metadata, type OutputInfo } from 'sharp';
 import { UserError } from '../errors.ts';
 import { applyJitter, drawView, resizedDims, type AugmentSpec, type ViewParams } from './augment.ts';
+import { looksLikeCompleteJpeg, resolveDecoder, type Decoder } from './jpeg.ts';
 
 export type { AugmentSpec } from './augment.ts';
 
@@ -33,7 +36,11 @@ export interface LoadOptions {
   /** Write into this buffer at `offset` (floats) instead of allocating. */
   out?: Float32Array;
   offset?: number;
+  /** Which decoder handles JPEGs (default: data.loader.decoder auto). */
+  decoder?: Decoder;
 }
+
+let defaultDecoder: Decoder | undefined;
 
 export type BadImageReason = 'missing' | 'empty' | 'not an image' | 'truncated or corrupt';
 
@@ -68,12 +75,36 @@ async function readSource(file: string): Promise<Buffer> {
     throw new BadImageError(file, 'missing', code === 'ENOENT' ? '' : String(code));
   }
   if (buf.length === 0) throw new BadImageError(file, 'empty', '0 bytes');
+  checkComplete(buf, file);
   return buf;
 }
 
+const TAIL = 64 * 1024;
+/**
+ * A JPEG without its end-of-image marker, or a PNG without its IEND chunk, was cut short. Decoders
+ * stop at the last row a crop needs, so without this check a truncated file would fail or not
+ * depending on where the random crop falls (PIL, which decodes everything, always refuses it).
+ * The marker is looked for in the last 64 KB: bytes appended after it are allowed.
+ */
+function checkComplete(buf: Buffer, name: string): void {
+  const from = Math.max(0, buf.length - TAIL);
+  if (buf.length > 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff) {
+    // inside entropy-coded data 0xff is always followed by 0x00 or a restart marker, so FF D9 is EOI
+    if (buf.lastIndexOf(EOI, buf.length) < from) {
+      throw new BadImageError(name, 'truncated or corrupt', 'the JPEG has no end-of-image marker: the file is cut short');
+    }
+  } else if (buf.length > 8 && buf.subarray(0, 8).equals(PNG_SIGNATURE)) {
+    if (buf.lastIndexOf(IEND, buf.length) < from) {
+      throw new BadImageError(name, 'truncated or corrupt', 'the PNG has no IEND chunk: the file is cut short');
+    }
+  }
+}
+const EOI = Buffer.from([0xff, 0xd9]);
+const IEND = Buffer.from('IEND', 'latin1');
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
 /** Open a decoder and read the header; classifies missing, empty and non-image inputs. */
-async function open(src: string | Buffer): Promise<{ img: Sharp; width: number; height: number; alpha: boolean }> {
-  const name = typeof src === 'string' ? src : '<buffer>';
+async function open(src: string | Buffer, name = typeof src === 'string' ? src : '<buffer>'): Promise<{ img: Sharp; width: number; height: number; alpha: boolean }> {
   const buf = typeof src === 'string' ? await readSource(src) : src;
   if (buf.length === 0) throw new BadImageError(name, 'empty', '0 bytes');
   const img = sharp(buf, SHARP_INPUT);
@@ -131,7 +162,24 @@ export async function loadImage(src: string | RawImage, opts: LoadOptions): Prom
     writePixels(crop, size, 0, 0, size, p, opts.normalize, out, offset);
     return out;
   }
-  const { img, width, height, alpha } = await open(src);
+  const buf = await readSource(src);
+  const jpeg = (opts.decoder ?? (defaultDecoder ??= resolveDecoder('auto'))).jpeg;
+  if (jpeg && looksLikeCompleteJpeg(buf)) {
+    const header = jpeg.header(buf);
+    if (header) {
+      const [w, h] = resizedDims(header[0], header[1], resize);
+      const p = drawView(opts.augment, opts.key, w, h, size);
+      const crop = new Uint8Array(size * size * 3);
+      const b = p.box;
+      const r = await jpeg.decodeView(buf, w, h, b.left, b.top, b.width, b.height, size, size, crop);
+      if (r.ok) {
+        writePixels(crop, size, 0, 0, size, p, opts.normalize, out, offset);
+        return out;
+      }
+      // anything libjpeg warned about: sharp decides (and classifies a damaged file)
+    }
+  }
+  const { img, width, height, alpha } = await open(buf, src);
   const [w, h] = resizedDims(width, height, resize);
   const p = drawView(opts.augment, opts.key, w, h, size);
   const crop = await cropPipeline(img, width, height, w, h, p, size, src, alpha);
@@ -153,9 +201,9 @@ async function cropPipeline(
     const top = Math.min(height - 1, Math.round(b.top * sy));
     const bw = Math.max(1, Math.min(width - left, Math.round(b.width * sx)));
     const bh = Math.max(1, Math.min(height - top, Math.round(b.height * sy)));
-    img = img.extract({ left, top, width: bw, height: bh }).resize(size, size, { fit: 'fill' });
+    img = img.extract({ left, top, width: bw, height: bh }).resize(size, size, { fit: 'fill', kernel: 'linear' });
   } else {
-    if (w !== width || h !== height) img = img.resize(w, h, { fit: 'fill', fastShrinkOnLoad: true });
+    if (w !== width || h !== height) img = img.resize(w, h, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: true });
     img = img.extract({ left: b.left, top: b.top, width: size, height: size });
   }
   const { data } = await toRaw(img, name, alpha);

@@ -8,6 +8,7 @@ import { UserError } from '../errors.ts';
 import { Rng } from '../util/rng.ts';
 import type { DatasetIndex } from './types.ts';
 import type { ImageCache } from './cache.ts';
+import type { Decoder } from './jpeg.ts';
 import { BadImageError, checkGeometry, loadImage, type AugmentSpec, type Normalize, type RawImage } from './image.ts';
 
 export type OnBadImage = 'fail' | 'skip';
@@ -33,6 +34,8 @@ export interface LoaderOptions {
   onBadImage?: OnBadImage;
   /** Read (and fill) the resized-image cache instead of decoding originals every time. */
   cache?: ImageCache | null;
+  /** The JPEG decoder (data.loader.decoder; default auto). */
+  decoder?: Decoder;
 }
 
 export interface Batch {
@@ -172,6 +175,7 @@ export class BatchLoader implements AsyncIterable<Batch> {
       await loadImage(src, {
         resize, size, augment, normalize: this.opts.normalize,
         key: [this.opts.seed, this.opts.epoch, row, v], out: x, offset: (v * B + i) * per,
+        decoder: this.opts.decoder,
       });
     }
   }

@@ -14,6 +14,8 @@ import { RunError, UserError } from '../errors.ts';
 import { sha256 } from '../util/hash.ts';
 import type { MetricsJson, RunJson } from './schemas.ts';
 import { versions } from './versions.ts';
+import { parse as parseYaml } from 'yaml';
+import { resolveDecoder, type DecoderChoice } from '../data/jpeg.ts';
 
 const run = promisify(execFile);
 /** The installation of exp that is running (whose node_modules the worktree borrows). */
@@ -77,11 +79,34 @@ export async function checkoutRun(run: RunJson, runDir: string): Promise<Checkou
     if (lockThen && lockNow !== lockThen) {
       warnings.push(`package-lock.json differs from the run's (sha256 ${lockThen.slice(0, 12)} recorded, ${lockNow?.slice(0, 12) ?? 'none'} installed): the installed dependencies are used, so results may differ`);
     }
+    const decoderWarning = decoderDiffers(run, runDir);
+    if (decoderWarning) warnings.push(decoderWarning);
     return { dir, warnings, remove };
   } catch (err) {
     await remove();
     throw err;
   }
+}
+
+/** A warning when this machine would decode the run's images with another decoder than the record says. */
+export function decoderDiffers(run: RunJson, runDir: string): string | null {
+  const then = run.data?.decoder;
+  if (!then) return null;
+  let choice: DecoderChoice = 'auto';
+  try {
+    const cfg = parseYaml(readFileSync(join(runDir, 'config.yaml'), 'utf8')) as { data?: { loader?: { decoder?: DecoderChoice } } };
+    choice = cfg?.data?.loader?.decoder ?? 'auto';
+  } catch { /* no config: the default */ }
+  let now: string;
+  try {
+    now = resolveDecoder(choice).description;
+  } catch (e) {
+    now = `none (${(e as Error).message})`;
+  }
+  if (now === then) return null;
+  return `the run's images were decoded by ${then}; this machine would use ${now}. The two resample ` +
+    'differently (about 1/255 per pixel), so results may differ slightly; build or hide the libjpeg-turbo ' +
+    'addon (README, "Image decoding") or set data.loader.decoder to match.';
 }
 
 export interface MetricDiff {

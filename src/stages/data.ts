@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { StageExecutor } from '../plan/listr.ts';
 import { loadDataset } from '../data/formats/index.ts';
 import { dataFingerprint } from '../data/fingerprint.ts';
+import { resolveDecoder } from '../data/jpeg.ts';
 import { stratifiedSplit, splitFromPath } from '../data/split.ts';
 import { alignToTraining } from '../data/hierarchy.ts';
 import { computeStats } from '../data/stats.ts';
@@ -40,6 +41,7 @@ export function indexStage(ctx: RunContext): StageExecutor {
     const classes = Object.fromEntries(train.levels.map((l) => [l.name, l.ids.length]));
     ctx.record.setData({
       fingerprint,
+      decoder: resolveDecoder(d.loader.decoder).description,
       counts: { train: ctx.train.rows.length, ...(test ? { test: test.files.length } : {}) },
       classes,
     });

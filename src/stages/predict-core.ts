@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { tf } from '../model/tf.ts';
 import { BatchLoader } from '../data/loader.ts';
+import type { Decoder } from '../data/jpeg.ts';
 import type { AugmentSpec, Normalize } from '../data/image.ts';
 import type { ImageCache } from '../data/cache.ts';
 import { NpyWriter, type NpyDtype } from '../eval/npy.ts';
@@ -26,6 +27,7 @@ export interface PredictOptions {
   seed: number;
   batchSize: number;
   concurrency: number;
+  decoder?: Decoder;
   onBadImage: 'fail' | 'skip';
   cache: ImageCache | null;
   dtype: NpyDtype;
@@ -113,6 +115,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
     normalize: o.normalize,
     views: V,
     concurrency: o.concurrency,
+    decoder: o.decoder,
     onBadImage: o.onBadImage,
     cache: o.cache,
   });

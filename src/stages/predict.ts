@@ -5,6 +5,7 @@ import type { StageExecutor } from '../plan/listr.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { ensureBackend } from '../model/backend.ts';
 import { NpyReader } from '../eval/npy.ts';
+import { resolveDecoder } from '../data/jpeg.ts';
 import { writeSubmission } from '../eval/submission.ts';
 import { readJson } from '../util/fs.ts';
 import type { PredictionIndex } from '../runs/schemas.ts';
@@ -40,6 +41,7 @@ export function predictStage(ctx: RunContext): StageExecutor {
         seed: c.seed,
         batchSize: c.train.batch_size,
         concurrency: c.data.loader.concurrency,
+        decoder: resolveDecoder(c.data.loader.decoder),
         onBadImage: c.data.on_bad_image,
         cache: ctx.imageCache ?? null,
         dtype: c.outputs.dtype,

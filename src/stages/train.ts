@@ -13,6 +13,7 @@ import { train, type HistoryRow as LoopRow, type ValMetrics, type TrainState } f
 import { epochOrder } from '../train/sampler.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { BatchLoader } from '../data/loader.ts';
+import { resolveDecoder } from '../data/jpeg.ts';
 import { MetricAccumulator, topK } from '../eval/metrics.ts';
 import type { HistoryRow } from '../runs/schemas.ts';
 import { need, trainCounts, type RunContext } from './context.ts';
@@ -120,6 +121,7 @@ export function trainStage(ctx: RunContext): StageExecutor {
       image: c.data.image,
       normalize,
       concurrency: c.data.loader.concurrency,
+      decoder: resolveDecoder(c.data.loader.decoder),
       onBadImage: c.data.on_bad_image,
       cache: ctx.imageCache ?? null,
     };

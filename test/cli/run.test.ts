@@ -29,6 +29,8 @@ test('exp run writes a complete, schema-valid run record with predictions and a 
   assert.equal(run.backend.deterministic, true);
   assert.match(run.identity, /^[0-9a-f]{64}$/);
   assert.match(run.data.fingerprint, /^[0-9a-f]{64}$/);
+  // which decoder produced the pixels (data.loader.decoder: auto) is part of the record
+  assert.match(run.data.decoder, /^(libjpeg-turbo \S+ \(exp_jpeg\) for JPEG, )?sharp \S+ \(libvips \S+\)/);
   assert.equal(run.data.counts.test, 120);
   assert.equal(run.data.counts.train + run.data.counts.val, 308);
   assert.deepEqual(run.stages.map((s: { name: string }) => s.name), ['index', 'split', 'cache', 'stats', 'train', 'predict:val', 'predict:test', 'submission']);

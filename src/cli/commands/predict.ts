@@ -17,6 +17,7 @@ import type { StageIO } from '../../plan/listr.ts';
 import { ensureBackend, type BackendName } from '../../model/backend.ts';
 import { loadCheckpoint } from '../../train/checkpoint.ts';
 import { ImageCache } from '../../data/cache.ts';
+import { resolveDecoder } from '../../data/jpeg.ts';
 import '../../model/build.ts'; // registers the custom layers a checkpoint may use
 
 export async function run([arg]: string[], opts: { split?: string; tta?: string; backend?: string; 'runs-dir'?: string }): Promise<number> {
@@ -62,6 +63,7 @@ export async function run([arg]: string[], opts: { split?: string; tta?: string;
     seed: config.seed,
     batchSize: config.train.batch_size,
     concurrency: config.data.loader.concurrency,
+    decoder: resolveDecoder(config.data.loader.decoder),
     onBadImage: config.data.on_bad_image,
     cache: ctx.imageCache ?? null,
     dtype: config.outputs.dtype,

@@ -159,8 +159,10 @@ bool runJob(Job &job) {
   jpeg_start_decompress(&ci);
   const int sw = int(ci.output_width), sh = int(ci.output_height);
 
-  // output pixel centres in decoded coordinates: resized -> decoded is a scale by sw / resizedW
-  const double fx = double(sw) / job.resizedW, fy = double(sh) / job.resizedH;
+  // output pixel centres in decoded coordinates. Decoded pixel j covers source pixels [8j/M, 8(j+1)/M)
+  // (the last one partly: libjpeg rounds the scaled size up), so resized -> decoded is a scale by
+  // (W * M / 8) / resizedW, not by sw / resizedW.
+  const double fx = double(ci.image_width) * m / 8 / job.resizedW, fy = double(ci.image_height) * m / 8 / job.resizedH;
   const double stepX = job.boxW / job.outW * fx, stepY = job.boxH / job.outH * fy;
   makeTaps(job.boxL * fx, stepX, job.outW, sw, tx, wx);
   makeTaps(job.boxT * fy, stepY, job.outH, sh, ty, wy);

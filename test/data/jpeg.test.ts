@@ -197,3 +197,27 @@ test('exp reproduce warns when this machine would decode with another decoder th
   assert.match(w ?? '', /decoded by libjpeg-turbo 9\.9\.9 .*this machine would use sharp/);
   assert.equal(decoderDiffers({ data: null } as unknown as RunJson, runDir), null, 'older records say nothing');
 });
+
+test('damaged JPEGs never crash the decoder: each either decodes or is handed back to sharp', { skip }, async () => {
+  const good = readFileSync(await ramp);
+  let seed = 7;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const seen = { ok: 0, fallback: 0, noHeader: 0 };
+  for (let it = 0; it < 300; it++) {
+    const b = Buffer.from(good);
+    for (let k = 0, n = 1 + Math.floor(rnd() * 20); k < n; k++) b[2 + Math.floor(rnd() * (b.length - 4))] = Math.floor(rnd() * 256);
+    const h = addon!.header(b);
+    if (!h) {
+      seen.noHeader++;
+      continue;
+    }
+    const rw = Math.max(1, Math.floor(rnd() * Math.min(h[0], 2000)));
+    const rh = Math.max(1, Math.floor(rnd() * Math.min(h[1], 2000)));
+    const size = 1 + Math.floor(rnd() * Math.min(rw, rh, 48));
+    const r = await addon!.decodeView(b, rw, rh, Math.floor(rnd() * (rw - size + 1)), Math.floor(rnd() * (rh - size + 1)),
+      size, size, size, size, new Uint8Array(size * size * 3));
+    if (r.ok) seen.ok++;
+    else seen.fallback++;
+  }
+  assert.ok(seen.ok > 0 && seen.fallback > 0, JSON.stringify(seen));
+});

@@ -148,6 +148,8 @@ async function main(): Promise<void> {
         ` ${(peer.forward_images_per_s as number).toFixed(1)} forward (torch ${peer.torch}, ${peer.threads} threads;` +
         ` ${(batch / median((peer.cpu_s as number[] | undefined) ?? [NaN])).toFixed(2)} train images per CPU-second)`);
     } else if (peer?.skipped) console.log(`pytorch  skipped: ${peer.skipped}`);
+  } else if (argv.includes('--no-peer')) {
+    console.log('pytorch  skipped (--no-peer)');
   } else {
     console.log('pytorch  skipped: python3 with torch and torchvision not found (apt-get install python3-torch python3-torchvision)');
   }

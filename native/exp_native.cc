@@ -8,6 +8,7 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -396,6 +397,120 @@ void run_batch_norm(uint8_t *heap, const double *p) {
   }
 }
 
+// ---- batch normalisation in training, forward and gradient ------------------------------------
+// A batch-norm layer in training normalises x [rows, C] (NHWC seen as rows of C) with the batch's
+// own statistics. tfjs builds that from moments (Mean, SquaredDifference, Mean) and FusedBatchNorm,
+// and differentiates the chain op by op: about twenty kernels and as many passes over the
+// activation per layer and step. Here: forward = one pass for the statistics + one to normalise;
+// gradient = one pass for the per-channel sums of dy and dy * (x - mean) + one for dx. Sums are in
+// double, per thread over a fixed block of rows, added in thread order: bit-identical results for
+// a given thread count.
+
+// Per-channel sums over rows of f(r, c) into out[k * ch + c] for k < K (double), K functions.
+template <int K, class F>
+void channel_sums(size_t rows, size_t ch, double *out, F f) {
+  const int threads = omp_get_max_threads();
+  std::vector<double> part(static_cast<size_t>(threads) * K * ch, 0.0);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const size_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    double *acc = part.data() + static_cast<size_t>(t) * K * ch;
+    for (size_t r = r0; r < r1; ++r) f(r, acc);
+  }
+  for (size_t i = 0; i < K * ch; ++i) {
+    double s = 0;
+    for (int t = 0; t < threads; ++t) s += part[static_cast<size_t>(t) * K * ch + i];
+    out[i] = s;
+  }
+}
+
+// y = (x - mean) / sqrt(var + eps) * gamma + beta with mean and (biased) variance of the batch,
+// which are outputs too (the layer's moving averages). gamma / beta optional (offset < 0).
+// params: [rows, channels, eps, x, gamma, beta, y, mean, variance]
+void run_batch_norm_train(uint8_t *heap, const double *p) {
+  const size_t rows = static_cast<size_t>(p[0]), ch = static_cast<size_t>(p[1]);
+  const double eps = p[2];
+  auto f = [&](int i) {
+    return p[i] >= 0 ? reinterpret_cast<float *>(heap + static_cast<size_t>(p[i])) : nullptr;
+  };
+  const float *x = f(3), *gamma = f(4), *beta = f(5);
+  float *y = f(6), *mean = f(7), *var = f(8);
+  std::vector<double> sums(2 * ch);
+  channel_sums<2>(rows, ch, sums.data(), [&](size_t r, double *acc) {
+    const float *xr = x + r * ch;
+    double *s1 = acc, *s2 = acc + ch;
+#pragma omp simd
+    for (size_t c = 0; c < ch; ++c) {
+      const double v = xr[c];
+      s1[c] += v;
+      s2[c] += v * v;
+    }
+  });
+  std::vector<float> a(ch), b(ch);
+  for (size_t c = 0; c < ch; ++c) {
+    const double m = sums[c] / static_cast<double>(rows);
+    const double v = std::max(0.0, sums[ch + c] / static_cast<double>(rows) - m * m);
+    mean[c] = static_cast<float>(m);
+    var[c] = static_cast<float>(v);
+    const double scale = (gamma ? gamma[c] : 1.0) / std::sqrt(v + eps);
+    a[c] = static_cast<float>(scale);
+    b[c] = static_cast<float>((beta ? beta[c] : 0.0) - m * scale);
+  }
+#pragma omp parallel for schedule(static)
+  for (long r = 0; r < static_cast<long>(rows); ++r) {
+    const float *xr = x + r * ch;
+    float *yr = y + r * ch;
+#pragma omp simd
+    for (size_t c = 0; c < ch; ++c) yr[c] = xr[c] * a[c] + b[c];
+  }
+}
+
+// Gradient of run_batch_norm_train's y through x (mean and variance included), gamma and beta:
+//   dbeta = sum dy, dgamma = sum dy * xhat, dx = gamma * rstd * (dy - dbeta / M - xhat * dgamma / M)
+// with xhat = (x - mean) * rstd, rstd = 1 / sqrt(var + eps), M = rows.
+// params: [rows, channels, eps, dy, x, mean, variance, gamma, dx, dgamma, dbeta] (gamma optional)
+void run_batch_norm_grad(uint8_t *heap, const double *p) {
+  const size_t rows = static_cast<size_t>(p[0]), ch = static_cast<size_t>(p[1]);
+  const double eps = p[2];
+  auto f = [&](int i) {
+    return p[i] >= 0 ? reinterpret_cast<float *>(heap + static_cast<size_t>(p[i])) : nullptr;
+  };
+  const float *dy = f(3), *x = f(4), *mean = f(5), *var = f(6), *gamma = f(7);
+  float *dx = f(8), *dgamma = f(9), *dbeta = f(10);
+  std::vector<double> sums(2 * ch);
+  channel_sums<2>(rows, ch, sums.data(), [&](size_t r, double *acc) {
+    const float *dr = dy + r * ch, *xr = x + r * ch;
+    double *s1 = acc, *s2 = acc + ch;
+#pragma omp simd
+    for (size_t c = 0; c < ch; ++c) {
+      const double d = dr[c];
+      s1[c] += d;
+      s2[c] += d * (static_cast<double>(xr[c]) - mean[c]);
+    }
+  });
+  std::vector<float> a(ch), b(ch), k(ch), m(ch);
+  const double inv = 1.0 / static_cast<double>(rows);
+  for (size_t c = 0; c < ch; ++c) {
+    const double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+    const double g = gamma ? gamma[c] : 1.0;
+    dbeta[c] = static_cast<float>(sums[c]);
+    dgamma[c] = static_cast<float>(sums[ch + c] * rstd);
+    // dx = a * (dy - b - (x - mean) * k)
+    a[c] = static_cast<float>(g * rstd);
+    b[c] = static_cast<float>(sums[c] * inv);
+    k[c] = static_cast<float>(sums[ch + c] * inv * rstd * rstd);
+    m[c] = mean[c];
+  }
+#pragma omp parallel for schedule(static)
+  for (long r = 0; r < static_cast<long>(rows); ++r) {
+    const float *dr = dy + r * ch, *xr = x + r * ch;
+    float *o = dx + r * ch;
+#pragma omp simd
+    for (size_t c = 0; c < ch; ++c) o[c] = a[c] * (dr[c] - b[c] - (xr[c] - m[c]) * k[c]);
+  }
+}
+
 // ---- element-wise binary ops -----------------------------------------------------------------
 // The batch-norm and ReLU gradients are chains of Multiply/RealDiv/Add/Sub over whole NHWC
 // activations, often against a per-channel [C] (or [1,1,1,C]) operand or a scalar; wasm runs them
@@ -518,6 +633,12 @@ napi_value Reduce(napi_env env, napi_callback_info info) {
 napi_value BatchNorm(napi_env env, napi_callback_info info) {
   return call(env, info, run_batch_norm, 9, "batchNorm");
 }
+napi_value BatchNormTrain(napi_env env, napi_callback_info info) {
+  return call(env, info, run_batch_norm_train, 9, "batchNormTrain");
+}
+napi_value BatchNormGrad(napi_env env, napi_callback_info info) {
+  return call(env, info, run_batch_norm_grad, 11, "batchNormGrad");
+}
 napi_value Binary(napi_env env, napi_callback_info info) {
   return call(env, info, run_binary, 8, "binary");
 }
@@ -536,6 +657,10 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "reduce", f);
   napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, BatchNorm, nullptr, &f);
   napi_set_named_property(env, exports, "batchNorm", f);
+  napi_create_function(env, "batchNormTrain", NAPI_AUTO_LENGTH, BatchNormTrain, nullptr, &f);
+  napi_set_named_property(env, exports, "batchNormTrain", f);
+  napi_create_function(env, "batchNormGrad", NAPI_AUTO_LENGTH, BatchNormGrad, nullptr, &f);
+  napi_set_named_property(env, exports, "batchNormGrad", f);
   napi_create_function(env, "binary", NAPI_AUTO_LENGTH, Binary, nullptr, &f);
   napi_set_named_property(env, exports, "binary", f);
   const dnnl_version_t *ver = dnnl_version();

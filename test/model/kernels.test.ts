@@ -1,12 +1,14 @@
 // exp's wasm gradient kernels against the cpu backend (the reference), table-driven and seeded:
-// random shapes under every stride/padding/dilation/batch combination tfjs allows for each op.
+// random shapes under every stride/padding/dilation/batch combination tfjs allows for each op;
+// max pooling (wasm's forward, exp's gradient) under PyTorch-style padding; the fused batch-norm
+// training kernels against tfjs' own; Identity/Cast sharing memory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/model/tf.ts';
 import { ensureBackend } from '../../src/model/backend.ts';
 import { missingKernels, probeNet } from '../../src/model/kernels/probe.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { relError, runKernel } from './kernel-helpers.ts';
+import { compareBatchNormTraining, relError, runKernel } from './kernel-helpers.ts';
 
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -175,3 +177,51 @@ test('BatchMatMul on wasm matches cpu with transposes and batch broadcasting, de
   assert.deepEqual(out.shape, [2, 1, 3, 5]);
   out.dispose();
 });
+
+test('wasm MaxPool and exp\'s MaxPoolGrad skip padded positions like cpu (numeric and explicit padding, negative inputs)', async () => {
+  const rng = new Rng(31);
+  for (const [filter, stride, pad] of [[3, 2, 1], [2, 2, 1], [3, 1, 1], [3, 2, [[0, 0], [0, 1], [0, 1], [0, 0]]],
+    [3, 2, [[0, 0], [1, 0], [1, 1], [0, 0]]]] as [number, number, Pad][]) {
+    const xShape = [2, 5 + rng.int(5), 5 + rng.int(5), 1 + rng.int(4)];
+    const x = randomData(rng, xShape).map((v) => v - 2); // all negative: a padded 0 would win
+    const attrs = { filterSize: filter, strides: stride, pad };
+    await ensureBackend('cpu');
+    const y = tf.maxPool(tf.tensor4d(x, xShape as [number, number, number, number]), filter, stride, pad as 'same');
+    const grad = { dy: [randomData(rng, y.shape), y.shape], input: [x, xShape], output: [y.dataSync() as Float32Array, y.shape] } as
+      Record<string, [Float32Array, number[]]>;
+    y.dispose();
+    const what = `pool ${filter}/${stride} pad ${JSON.stringify(pad)} x=${xShape}`;
+    const ref = await runOn('cpu', 'MaxPool', { x: [x, xShape] }, attrs);
+    assert.ok(ref.every((v) => v < 0), what);
+    assert.deepEqual(await runOn('wasm', 'MaxPool', { x: [x, xShape] }, attrs), ref, what);
+    const gRef = await runOn('cpu', 'MaxPoolGrad', grad, attrs);
+    assert.ok(relError(gRef, await runOn('wasm', 'MaxPoolGrad', grad, attrs)) < 1e-6, `${what}: gradient`);
+  }
+});
+
+test('wasm Identity and same-dtype Cast share memory instead of copying; the copy outlives the original', async () => {
+  await ensureBackend('wasm');
+  const x = tf.tensor([1.5, -2, 3], [3]);
+  const buffers = tf.memory().numDataBuffers;
+  const c = x.clone();
+  const f = tf.cast(x, 'float32');
+  assert.equal(tf.memory().numDataBuffers, buffers, 'clone or cast allocated new memory');
+  x.dispose();
+  assert.deepEqual(Array.from(c.dataSync()), [1.5, -2, 3]);
+  assert.deepEqual(Array.from(f.dataSync()), [1.5, -2, 3]);
+  const i = tf.cast(c, 'int32'); // a real conversion still converts
+  assert.equal(i.dtype, 'int32');
+  assert.deepEqual(Array.from(i.dataSync()), [1, -2, 3]);
+  c.dispose();
+  assert.deepEqual(Array.from(f.dataSync()), [1.5, -2, 3]);
+  tf.dispose([f, i]);
+  const s = tf.tensor(['a', 'b']).clone(); // strings: wasm's own Identity
+  assert.deepEqual(s.dataSync(), ['a', 'b']);
+  s.dispose();
+});
+
+for (const [shape, seed] of [[[4, 5, 6, 8], 1], [[3, 7, 3, 5], 2], [[50, 16], 3]] as [number[], number][]) {
+  test(`batch norm in training [${shape}] runs as exp's fused kernels on wasm and matches tfjs' own on cpu (output, statistics, gradients)`, async () => {
+    await compareBatchNormTraining(() => ensureBackend('wasm'), shape, seed);
+  });
+}

@@ -1,11 +1,12 @@
 // Custom layers: grouped convolution against independent references (a naive loop, and a dense
-// convolution with a block-diagonal kernel), its gradients by finite differences, serialisation
-// round trips, batch norm freezing and reproducible dropout.
+// convolution with a block-diagonal kernel), also with PyTorch's numeric padding, its gradients by
+// finite differences, max pooling with PyTorch's padding, serialisation round trips, batch norm
+// freezing and reproducible dropout.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/model/tf.ts';
-import { GroupConv2D, groupConv2d, FreezableBatchNorm, SeededDropout, NetBuilder } from '../../src/model/layers/index.ts';
-import type { Padding } from '../../src/model/layers/index.ts';
+import { GroupConv2D, groupConv2d, FreezableBatchNorm, SeededDropout, NetBuilder, PaddedMaxPooling2D } from '../../src/model/layers/index.ts';
+import type { Padding, PoolPadding } from '../../src/model/layers/index.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 await tf.setBackend('cpu');
@@ -21,10 +22,12 @@ function naiveGroupConv(x: tf.Tensor, k: tf.Tensor, groups: number, stride: numb
   const [n, h, w, cin] = x.shape;
   const [kh, kw, cg, cout] = k.shape;
   const og = cout / groups;
-  const oh = padding === 'same' ? Math.ceil(h / stride) : Math.floor((h - kh) / stride) + 1;
-  const ow = padding === 'same' ? Math.ceil(w / stride) : Math.floor((w - kw) / stride) + 1;
-  const pt = padding === 'same' ? Math.floor(Math.max((oh - 1) * stride + kh - h, 0) / 2) : 0;
-  const pl = padding === 'same' ? Math.floor(Math.max((ow - 1) * stride + kw - w, 0) / 2) : 0;
+  // 'same' as tfjs; a number p as PyTorch: p zeros on every side
+  const p = typeof padding === 'number' ? padding : 0;
+  const oh = padding === 'same' ? Math.ceil(h / stride) : Math.floor((h + 2 * p - kh) / stride) + 1;
+  const ow = padding === 'same' ? Math.ceil(w / stride) : Math.floor((w + 2 * p - kw) / stride) + 1;
+  const pt = padding === 'same' ? Math.floor(Math.max((oh - 1) * stride + kh - h, 0) / 2) : p;
+  const pl = padding === 'same' ? Math.floor(Math.max((ow - 1) * stride + kw - w, 0) / 2) : p;
   const xv = x.dataSync();
   const kv = k.dataSync();
   const out = new Float32Array(n * oh * ow * cout);
@@ -64,6 +67,10 @@ const CASES: { n: number; hw: number; cin: number; cout: number; g: number; k: n
   { n: 1, hw: 8, cin: 12, cout: 6, g: 3, k: 3, s: 2, p: 'valid' },
   { n: 3, hw: 9, cin: 6, cout: 12, g: 2, k: 1, s: 2, p: 'same' },
   { n: 1, hw: 6, cin: 32, cout: 32, g: 32, k: 3, s: 1, p: 'valid' },
+  // PyTorch's symmetric padding (the builder's strided convolutions): even and odd sizes
+  { n: 2, hw: 8, cin: 4, cout: 6, g: 1, k: 3, s: 2, p: 1 },
+  { n: 1, hw: 9, cin: 3, cout: 5, g: 1, k: 7, s: 2, p: 3 },
+  { n: 2, hw: 7, cin: 8, cout: 8, g: 4, k: 3, s: 2, p: 1 },
 ];
 
 for (const c of CASES) {
@@ -75,6 +82,13 @@ for (const c of CASES) {
     assert.deepEqual(y.shape, ref.shape);
     assert.ok(maxAbsDiff(y, ref) < 1e-5, `naive: ${maxAbsDiff(y, ref)}`);
     const dense = tf.conv2d(x as tf.Tensor4D, blockDiagonal(k, c.g), c.s, c.p);
+    if (typeof c.p === 'number') {
+      // and a separate zero padding followed by a 'valid' convolution, what the builder used to do
+      const padded = tf.pad(x, [[0, 0], [c.p, c.p], [c.p, c.p], [0, 0]]) as tf.Tensor4D;
+      assert.ok(maxAbsDiff(y, groupConv2d(padded, k as tf.Tensor4D, c.g, c.s, 'valid')) < 1e-5);
+      const layer = new GroupConv2D({ filters: c.cout, kernelSize: c.k, strides: c.s, groups: c.g, padding: c.p });
+      assert.deepEqual(layer.computeOutputShape([null, c.hw, c.hw, c.cin]), [null, ...y.shape.slice(1)]);
+    }
     assert.ok(maxAbsDiff(y, dense) < 1e-5, `block-diagonal: ${maxAbsDiff(y, dense)}`);
   });
 }
@@ -107,6 +121,57 @@ test('GroupConv2D gradients match finite differences (input and kernel)', () => 
   assert.ok(maxAbsDiff(blockDiagonal(gk, 3), tf.mul(gDense, blockDiagonal(tf.onesLike(k), 3))) < 1e-4);
 });
 
+/** Max pooling by definition, positions outside the input skipped (PyTorch's -inf padding). */
+function naiveMaxPool(x: tf.Tensor, k: number, s: number, [[t, b], [l, r]]: [[number, number], [number, number]]): tf.Tensor {
+  const [n, h, w, c] = x.shape;
+  const oh = Math.floor((h + t + b - k) / s) + 1, ow = Math.floor((w + l + r - k) / s) + 1;
+  const xv = x.dataSync();
+  const out = new Float32Array(n * oh * ow * c).fill(-Infinity);
+  for (let bi = 0; bi < n; bi++) for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) for (let ch = 0; ch < c; ch++) {
+    for (let a = 0; a < k; a++) for (let e = 0; e < k; e++) {
+      const y = i * s + a - t, z = j * s + e - l;
+      if (y < 0 || y >= h || z < 0 || z >= w) continue;
+      const o = ((bi * oh + i) * ow + j) * c + ch;
+      out[o] = Math.max(out[o], xv[((bi * h + y) * w + z) * c + ch]);
+    }
+  }
+  return tf.tensor(out, [n, oh, ow, c]);
+}
+
+test('PaddedMaxPooling2D: padded positions never win, even over negative inputs (PyTorch semantics)', () => {
+  // all inputs negative: a zero padding would put 0 at every border output
+  const x = tf.sub(rand([2, 7, 6, 3], 11), 2);
+  for (const [k, s, pad] of [[3, 2, 1], [2, 2, 1], [3, 1, 1], [3, 2, [[0, 1], [0, 0]]], [3, 2, [[1, 0], [0, 1]]], [2, 2, 0]] as const) {
+    const layer = new PaddedMaxPooling2D({ poolSize: k, strides: s, padding: pad as PoolPadding });
+    const y = layer.apply(x) as tf.Tensor;
+    const pads: [[number, number], [number, number]] = typeof pad === 'number' ? [[pad, pad], [pad, pad]] : pad as [[number, number], [number, number]];
+    const ref = naiveMaxPool(x, k, s, pads);
+    const what = `pool ${k}/${s} pad ${JSON.stringify(pad)}`;
+    assert.deepEqual(y.shape, ref.shape, what);
+    assert.deepEqual(layer.computeOutputShape([null, 7, 6, 3]), [null, ...ref.shape.slice(1)], what);
+    assert.equal(maxAbsDiff(y, ref), 0, what);
+    assert.ok(y.dataSync().every((v) => v < 0), `${what}: a padded zero won`);
+  }
+  // the gradient goes to the arg max inside the input, summed over overlapping windows
+  const g = tf.grad((t: tf.Tensor) => tf.sum(new PaddedMaxPooling2D({ poolSize: 3, strides: 2, padding: 1 }).apply(t) as tf.Tensor))(x);
+  const hits = naiveMaxPool(x, 3, 2, [[1, 1], [1, 1]]).size;
+  assert.equal(tf.sum(g).dataSync()[0], hits);
+  assert.throws(() => new PaddedMaxPooling2D({ poolSize: 3, padding: 2 }), /exceeds half/);
+  assert.throws(() => new PaddedMaxPooling2D({ poolSize: 3, padding: -1 }), /whole numbers/);
+});
+
+test('resnet\'s stem is a padded convolution and a padded pooling layer: no zero-padding layers', async () => {
+  const { backbones } = await import('../../src/model/backbones/index.ts');
+  const input = tf.input({ shape: [32, 32, 3] });
+  const m = tf.model({ inputs: input, outputs: backbones.get('resnet18').build(input, { seed: 1 }) });
+  assert.deepEqual(m.layers.filter((l) => l.getClassName() === 'ZeroPadding2D').map((l) => l.name), []);
+  assert.equal(m.getLayer('conv1').getClassName(), 'GroupConv2D');
+  assert.deepEqual(m.getLayer('conv1').outputShape, [null, 16, 16, 64]);
+  assert.deepEqual(m.getLayer('maxpool').outputShape, [null, 8, 8, 64]);
+  assert.deepEqual(m.getLayer('layer2.0.conv1').outputShape, [null, 4, 4, 128]);
+  m.dispose();
+});
+
 /** A small model using every custom layer, for serialisation round trips. */
 function customModel(seed: number): tf.LayersModel {
   const b = new NetBuilder(seed);
@@ -114,20 +179,22 @@ function customModel(seed: number): tf.LayersModel {
   let x = b.conv(input, 'g', { filters: 8, kernel: 3, stride: 2, groups: 4 });
   x = b.bn(x, 'g.bn');
   x = b.act(x, 'g.act', 'swish');
+  x = b.maxPool(x, 'pool', 3, 1, 1);
+  x = b.conv(x, 'strided', { filters: 8, kernel: 3, stride: 2 }); // dense, padding 1 in the conv
   x = b.conv(x, 'dw', { filters: 8, kernel: 3, groups: 8 });
   x = b.se(x, 'se', 2, 'relu', ['fc1', 'fc2']);
   const out = new SeededDropout({ rate: 0.3, seed: 1, name: 'drop' }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: out });
 }
 
-test('a model with GroupConv2D, FreezableBatchNorm, SE and SeededDropout saves and loads back identically', async () => {
+test('a model with GroupConv2D (grouped and padded), PaddedMaxPooling2D, FreezableBatchNorm, SE and SeededDropout saves and loads back identically', async () => {
   const m = customModel(1);
   // give the batch norm non-trivial statistics
   m.getLayer('g.bn').setWeights([rand([8], 1).add(1.5), rand([8], 2), rand([8], 3), rand([8], 4).abs().add(0.5)]);
   let artifacts: tf.io.ModelArtifacts | undefined;
   await m.save(tf.io.withSaveHandler(async (a) => { artifacts = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
   const json = JSON.stringify(artifacts!.modelTopology);
-  for (const cls of ['GroupConv2D', 'FreezableBatchNorm', 'SeededDropout']) assert.ok(json.includes(`"${cls}"`), cls);
+  for (const cls of ['GroupConv2D', 'FreezableBatchNorm', 'SeededDropout', 'PaddedMaxPooling2D']) assert.ok(json.includes(`"${cls}"`), cls);
   const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
   const x = rand([2, 8, 8, 8], 7);
   assert.equal(maxAbsDiff(m.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor), 0);

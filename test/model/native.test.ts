@@ -1,6 +1,7 @@
 // The oneDNN kernels of the `native` backend against the cpu backend (the reference): table-driven,
 // seeded random shapes under strides, paddings, dilations, channel multipliers (groups), fused
-// activations and batch sizes; a small net's gradients; bitwise determinism. Skips, saying why,
+// activations and batch sizes; a small net's gradients; the fused batch-norm training path against
+// tfjs' own; bitwise determinism. Skips, saying why,
 // when the addon is not built (no libdnnl-dev at install).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { loadAddon, registerNativeKernels, setBinaryMinElements, unavailableReas
 import { probeNet } from '../../src/model/kernels/probe.ts';
 import { backbones } from '../../src/model/backbones/index.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { relError, runKernel } from './kernel-helpers.ts';
+import { compareBatchNormTraining, relError, runKernel } from './kernel-helpers.ts';
 
 const skip = loadAddon() ? false : `native addon not available: ${unavailableReason}`;
 if (skip) console.log(`# skipping native kernel tests: ${skip}`);
@@ -121,14 +122,16 @@ mmCases.forEach((c, i) => {
   });
 });
 
-interface PoolCase { grad: boolean; filter: number; stride: number; pad: 'same' | 'valid' | number; batch: number }
+interface PoolCase { grad: boolean; filter: number; stride: number; pad: Pad; batch: number }
 const poolCases: PoolCase[] = [];
+// explicit: bottom/right only, as the padded pooling layer does for PyTorch's ceil_mode
+const ceilPad: Pad = [[0, 0], [0, 1], [0, 1], [0, 0]];
 for (const grad of [false, true]) for (const filter of [2, 3]) for (const stride of [1, 2]) {
-  for (const pad of ['same', 'valid', 1] as const) poolCases.push({ grad, filter, stride, pad, batch: stride === 1 ? 1 : 3 });
+  for (const pad of ['same', 'valid', 1, ceilPad] as Pad[]) poolCases.push({ grad, filter, stride, pad, batch: stride === 1 ? 1 : 3 });
 }
 poolCases.forEach((c, i) => {
   const kernel = c.grad ? 'MaxPoolGrad' : 'MaxPool';
-  test(`native ${kernel} ${c.filter}x${c.filter} stride ${c.stride} pad ${c.pad} batch ${c.batch} matches cpu`, { skip }, async () => {
+  test(`native ${kernel} ${c.filter}x${c.filter} stride ${c.stride} pad ${JSON.stringify(c.pad)} batch ${c.batch} matches cpu`, { skip }, async () => {
     const rng = new Rng(6000 + i);
     const int = (lo: number, hi: number) => lo + Math.floor(rng.uniform(0, hi - lo + 1));
     const xShape = [c.batch, int(c.filter + 1, 12), int(c.filter + 1, 12), int(1, 9)];
@@ -137,7 +140,7 @@ poolCases.forEach((c, i) => {
     let inputs: Inputs = { x: [x, xShape] };
     if (c.grad) {
       await ensureBackend('cpu');
-      const y = tf.maxPool(tf.tensor4d(x, xShape as [number, number, number, number]), c.filter, c.stride, c.pad);
+      const y = tf.maxPool(tf.tensor4d(x, xShape as [number, number, number, number]), c.filter, c.stride, c.pad as 'same');
       inputs = { dy: [randomData(rng, y.shape), y.shape], input: [x, xShape], output: [y.dataSync() as Float32Array, y.shape] };
       y.dispose();
     }
@@ -235,7 +238,7 @@ test('native binary ops leave int32 to wasm', { skip }, async () => {
   }
 });
 
-test('native Sum, Mean, FusedBatchNorm and binary ops are bitwise deterministic at a fixed thread count', { skip }, async () => {
+test('native Sum, Mean, FusedBatchNorm, binary ops and the fused batch-norm training kernels are bitwise deterministic at a fixed thread count', { skip }, async () => {
   const rng = new Rng(19);
   const shape = [8, 28, 28, 32];
   const inputs: Inputs = { x: [randomData(rng, shape), shape] };
@@ -249,6 +252,10 @@ test('native Sum, Mean, FusedBatchNorm and binary ops are bitwise deterministic 
     () => runOn('native', 'Multiply', { a: inputs.x, b: stats.mean }, {}),
     () => runOn('native', 'RealDiv', { a: inputs.x, b: [new Float32Array([3]), []] }, {}),
     () => runOn('native', 'Sub', { a: inputs.x, b: inputs.x }, {}),
+    // exp's fused batch norm (first output: y, dx), over rows split between threads
+    () => runOn('native', 'ExpBatchNormTrain', { x: inputs.x, gamma: stats.variance, beta: stats.mean }, { epsilon: 1e-5 }),
+    () => runOn('native', 'ExpBatchNormTrainGrad', { dy: [randomData(new Rng(3), shape), shape], x: inputs.x, ...stats,
+      gamma: stats.mean }, { epsilon: 1e-5 }),
   ]) assert.deepEqual(await run(), await run());
 });
 
@@ -351,4 +358,25 @@ test('switching between native and wasm swaps the kernels on the shared wasm bac
   assert.equal(tf.getKernel('Conv2D', 'wasm')!.kernelFunc === nativeKernels.find((k) => k.kernelName === 'Conv2D')?.kernelFunc, false);
   await ensureBackend('native');
   assert.equal(tf.getKernel(name, 'wasm')!.kernelFunc, nativeFn, 'native again re-registers its kernels');
+});
+
+for (const [shape, seed] of [[[4, 5, 6, 8], 1], [[3, 7, 3, 5], 2], [[50, 16], 3]] as [number[], number][]) {
+  test(`batch norm in training [${shape}] runs as fused native kernels and matches tfjs' own on cpu (output, statistics, gradients)`, { skip }, async () => {
+    await compareBatchNormTraining(useNative, shape, seed);
+  });
+}
+
+test('a frozen batch norm on native keeps tfjs\' inference path and its statistics', { skip }, async () => {
+  await useNative();
+  const { FreezableBatchNorm } = await import('../../src/model/layers/index.ts');
+  const bn = new FreezableBatchNorm({ momentum: 0.9, epsilon: 1e-5 });
+  const x = tf.randomNormal([2, 3, 3, 4], 1, 2, 'float32', 5);
+  bn.apply(x, { training: true });
+  bn.trainable = false;
+  const before = bn.getWeights().map((w) => Array.from(w.dataSync()));
+  const profile = await tf.profile(() => { (bn.apply(x, { training: true }) as tf.Tensor).dispose(); });
+  assert.ok(!profile.kernels.some((k) => k.name === 'ExpBatchNormTrain'));
+  assert.deepEqual(bn.getWeights().map((w) => Array.from(w.dataSync())), before);
+  x.dispose();
+  bn.weights.forEach((w) => w.dispose());
 });

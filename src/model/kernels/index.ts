@@ -1,18 +1,27 @@
-// Our kernels for the wasm backend: the gradients it lacks (tfjs issue #8474) and a faster
-// Conv2DBackpropInput. Registered by backend.ts when wasm is selected.
+// Our kernels for the wasm backend: the gradients it lacks (tfjs issue #8474), a faster
+// Conv2DBackpropInput, a MaxPoolGrad that skips padded positions (max_pool_grad.ts), the fused
+// batch-norm training kernels (batch_norm_wasm.ts), and Identity/Cast that share memory instead
+// of copying (share.ts).
+// Registered by backend.ts when wasm (or native, which runs on wasm) is selected.
 import type { KernelConfig } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
 import { conv2dGradKernels } from './conv2d_grad.ts';
 import { depthwiseGradKernels } from './depthwise_grad.ts';
 import { batchMatMulT } from './matmul_t.ts';
+import { batchNormWasmKernels } from './batch_norm_wasm.ts';
+import { maxPoolGradKernels } from './max_pool_grad.ts';
 import { segmentSumKernels } from './segment_sum.ts';
+import { shareKernels } from './share.ts';
 
-/** wasm's own kernels that ours replaced (Conv2DBackpropInput, BatchMatMul), kept for
- * bench/kernels.ts and for BatchMatMul, which calls wasm's own on its fast path. */
+/** wasm's own kernels that ours replaced (Conv2DBackpropInput, BatchMatMul, MaxPoolGrad, Identity, Cast), kept
+ * for bench/kernels.ts, for BatchMatMul, which calls wasm's own on its fast path, and for
+ * Identity/Cast, which leave strings and real conversions to wasm's. */
 export const replacedWasmKernels = new Map<string, KernelConfig>();
 
 export const wasmGradKernels: KernelConfig[] = [...conv2dGradKernels, ...depthwiseGradKernels, ...segmentSumKernels,
-  batchMatMulT(() => replacedWasmKernels.get('BatchMatMul'))];
+  ...maxPoolGradKernels, ...batchNormWasmKernels,
+  batchMatMulT(() => replacedWasmKernels.get('BatchMatMul')),
+  ...shareKernels((name) => replacedWasmKernels.get(name))];
 
 /** Register (or re-register after someone replaced them) our wasm kernels. Idempotent. */
 export function registerWasmGradKernels(): string[] {

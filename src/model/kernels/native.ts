@@ -6,7 +6,8 @@
 // BatchMatMul/_FusedMatMul, MaxPool and its gradient, Tile (batch-norm gradients tile statistics
 // to full activations), Sum/Mean over leading or trailing axes and FusedBatchNorm (per channel)
 // for the batch-norm statistics and gradients, and the element-wise Add/Sub/Multiply/RealDiv/
-// SquaredDifference of their gradients (full, scalar or per-channel operands, from 64Ki elements).
+// SquaredDifference of their gradients (full, scalar or per-channel operands, from 64Ki elements),
+// and exp's own fused batch-norm training forward and gradient (kernels/batch_norm_train.ts).
 // Every one beat wasm's in bench/train.ts. Cases the
 // addon does not cover (NCHW, PReLU, odd bias shapes, other reduction axes, non-float32) go to the
 // kernel registered before ours.
@@ -17,6 +18,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf } from '../tf.ts';
 import type { BackendWasm, TensorInfo } from './wasm_util.ts';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch_norm_names.ts';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Float64Array): void;
@@ -26,6 +28,8 @@ interface Addon {
   reduce(heap: ArrayBuffer, params: Float64Array): void;
   batchNorm(heap: ArrayBuffer, params: Float64Array): void;
   binary(heap: ArrayBuffer, params: Float64Array): void;
+  batchNormTrain(heap: ArrayBuffer, params: Float64Array): void;
+  batchNormGrad(heap: ArrayBuffer, params: Float64Array): void;
   onednnVersion: string;
   threads: number;
 }
@@ -264,6 +268,42 @@ function batchNorm(args: Args): TensorInfo {
   return out;
 }
 
+// exp's own kernels for a batch-norm layer in training (batch statistics, batch_norm_names.ts),
+// over the JS ones that plain wasm has (batch_norm_wasm.ts).
+function channels(x: TensorInfo | undefined, ...perChannel: (TensorInfo | undefined)[]): number {
+  const ch = x && x.shape.length >= 1 ? x.shape[x.shape.length - 1] : 0;
+  if (!supported({}, x, ...perChannel) || ch === 0
+    || perChannel.some((t) => t && tf.util.sizeFromShape(t.shape) !== ch)) {
+    throw new Error(`native batch norm: needs float32 x with channels last and [C] statistics, got ${JSON.stringify(x?.shape)}`);
+  }
+  return ch;
+}
+
+function batchNormTrain(args: Args): TensorInfo[] {
+  const { inputs: { x, gamma, beta }, attrs, backend } = args;
+  const ch = channels(x, gamma, beta);
+  const y = backend.makeOutput(x!.shape, 'float32');
+  const mean = backend.makeOutput([ch], 'float32'), variance = backend.makeOutput([ch], 'float32');
+  const at = (t: TensorInfo | undefined) => (t ? byteOffset(backend, t) : -1);
+  addon!.batchNormTrain(heap(backend), new Float64Array([tf.util.sizeFromShape(x!.shape) / ch, ch,
+    attrs.epsilon as number, at(x), at(gamma), at(beta), at(y), at(mean), at(variance)]));
+  return [y, mean, variance];
+}
+
+function batchNormGrad(args: Args): TensorInfo[] {
+  const { inputs: { dy, x, mean, variance, gamma }, attrs, backend } = args;
+  const ch = channels(x, mean, variance, gamma);
+  if (!mean || !variance || !dy || !tf.util.arraysEqual(dy.shape, x!.shape) || dy.dtype !== 'float32') {
+    throw new Error('native batch norm gradient: needs dy of x\'s shape, mean and variance');
+  }
+  const dx = backend.makeOutput(x!.shape, 'float32');
+  const dgamma = backend.makeOutput([ch], 'float32'), dbeta = backend.makeOutput([ch], 'float32');
+  const at = (t: TensorInfo | undefined) => (t ? byteOffset(backend, t) : -1);
+  addon!.batchNormGrad(heap(backend), new Float64Array([tf.util.sizeFromShape(x!.shape) / ch, ch,
+    attrs.epsilon as number, at(dy), at(x), at(mean), at(variance), at(gamma), at(dx), at(dgamma), at(dbeta)]));
+  return [dx, dgamma, dbeta];
+}
+
 /** Below this many output elements wasm's single-threaded loop beats the call into the addon
  * (bench/train.ts prints both per size). */
 let binaryMinElements = 65536;
@@ -309,7 +349,7 @@ function fallback(name: string, args: Args): TensorInfo {
   return Array.isArray(out) ? out[0] : out;
 }
 
-const kernel = (name: string, f: (args: Args) => TensorInfo): KernelConfig =>
+const kernel = (name: string, f: (args: Args) => TensorInfo | TensorInfo[]): KernelConfig =>
   ({ kernelName: name, backendName: 'wasm', kernelFunc: f as unknown as KernelFunc });
 
 export const nativeKernels: KernelConfig[] = [
@@ -334,6 +374,8 @@ export const nativeKernels: KernelConfig[] = [
   kernel('Multiply', binary(2, 'Multiply')),
   kernel('RealDiv', binary(3, 'RealDiv')),
   kernel('SquaredDifference', binary(4, 'SquaredDifference')),
+  kernel(BATCH_NORM_TRAIN, batchNormTrain),
+  kernel(BATCH_NORM_GRAD, batchNormGrad),
 ];
 
 /**

@@ -18,8 +18,8 @@ export async function missingKernels(fn: () => tf.TensorContainer, target: strin
   }
 }
 
-/** A small conv net touching every op exp's backbones and heads train with: conv (strided;
- * tfjs has no gradient for dilated conv), depthwise conv, batch norm, relu, relu6, sigmoid (squeeze-excite), max/avg pooling,
+/** A small conv net touching every op exp's backbones and heads train with: conv (strided, with
+ * 'same' and numeric padding; tfjs has no gradient for dilated conv), depthwise conv, batch norm, relu, relu6, sigmoid (squeeze-excite), max/avg pooling,
  * concat, dropout, dense, softmax cross-entropy; returns the loss and its gradients. */
 export function probeNet(seed = 1): tf.TensorContainer {
   return tf.tidy(() => {
@@ -38,9 +38,9 @@ export function probeNet(seed = 1): tf.TensorContainer {
       let h: tf.Tensor = tf.conv2d(x as tf.Tensor4D, v.w1 as tf.Tensor4D, 1, 'same');
       const { mean, variance } = tf.moments(h, [0, 1, 2]);
       h = tf.relu(tf.batchNorm(h, mean, variance, v.b1 as tf.Tensor1D, v.g1 as tf.Tensor1D, 1e-3));
-      h = tf.maxPool(h as tf.Tensor4D, 2, 2, 'same');
+      h = tf.maxPool(h as tf.Tensor4D, 3, 2, 1); // PyTorch-style numeric padding, as the backbones'
       const d = tf.relu6(tf.depthwiseConv2d(h as tf.Tensor4D, v.wd as tf.Tensor4D, 1, 'same'));
-      const c = tf.conv2d(d, v.w2 as tf.Tensor4D, 2, 'same');
+      const c = tf.conv2d(d, v.w2 as tf.Tensor4D, 2, 1);
       const wide = tf.conv2d(h as tf.Tensor4D, v.w2 as tf.Tensor4D, 1, 'same');
       const cat = tf.concat([c, tf.avgPool(wide, 2, 2, 'same')], 3);
       let y: tf.Tensor4D = tf.conv2d(cat, v.w3 as tf.Tensor4D, 1, 'valid');

@@ -1,10 +1,12 @@
 // Building blocks shared by the backbones: a small builder that names every layer like its
-// PyTorch module (so a weights importer maps by name), pads like PyTorch (explicit symmetric
-// zero padding where tfjs' 'same' would pad asymmetrically), and seeds every initialiser from
-// (model seed, layer name) so the same seed gives the same weights in any build order.
+// PyTorch module (so a weights importer maps by name), pads like PyTorch (symmetric padding where
+// tfjs' 'same' would pad asymmetrically: the convolution or pooling kernel pads itself, see
+// conv() and maxPool()), and seeds every initialiser from (model seed, layer name) so the same seed
+// gives the same weights in any build order.
 import { tf } from '../tf.ts';
 import { mixKeys } from '../../util/rng.ts';
 import { GroupConv2D } from './group_conv.ts';
+import { PaddedMaxPooling2D, type PoolPadding } from './max_pool.ts';
 import { batchNorm } from './batch_norm.ts';
 import { fnv1a32 } from '../../util/hash.ts';
 
@@ -40,21 +42,35 @@ export class NetBuilder {
     return tf.initializers.varianceScaling({ scale, mode: 'fanIn', distribution: 'normal', seed: layerSeed(this.seed, name) });
   }
 
-  /** Convolution named `name`; groups = 1 dense, = input channels depthwise, otherwise grouped. */
+  /**
+   * Convolution named `name`; groups = 1 dense, = input channels depthwise, otherwise grouped.
+   * Padding that tfjs' 'same' gives exactly (stride 1, pad (k-1)/2) stays 'same'; other padding
+   * goes to the convolution itself as a number (GroupConv2D, which with groups = 1 is a plain
+   * convolution with the same `kernel` weight as tfjs' Conv2D), except for depthwise convolutions:
+   * those keep a zero-padding layer in front, so their weight stays tfjs' DepthwiseConv2D
+   * `depthwise_kernel` that the weights importer and saved weight directories name.
+   */
   conv(x: ST, name: string, o: ConvOpts): ST {
     const cin = x.shape[3] as number;
     const k = o.kernel;
     const stride = o.stride ?? 1;
     const pad = o.padding ?? Math.floor(k / 2);
     const groups = o.groups ?? 1;
-    let padding: 'same' | 'valid' = 'valid';
-    if (pad > 0 && stride === 1 && 2 * pad === k - 1) padding = 'same';
-    else if (pad > 0) x = sym(tf.layers.zeroPadding2d({ padding: pad, name: `${name}.pad` }), x);
+    const depthwise = groups > 1 && groups === cin && o.filters === cin;
+    const same = pad > 0 && stride === 1 && 2 * pad === k - 1;
+    if (pad > 0 && !same && !depthwise) {
+      return sym(new GroupConv2D({
+        filters: o.filters, kernelSize: k, strides: stride, groups, padding: pad, useBias: o.bias ?? false,
+        seed: layerSeed(this.seed, name), name,
+      }), x);
+    }
+    if (pad > 0 && !same) x = sym(tf.layers.zeroPadding2d({ padding: pad, name: `${name}.pad` }), x);
+    const padding: 'same' | 'valid' = same ? 'same' : 'valid';
     const common = { kernelSize: k, strides: stride, padding, useBias: o.bias ?? false, name };
     if (groups === 1) {
       return sym(tf.layers.conv2d({ ...common, filters: o.filters, kernelInitializer: this.heNormal(name) }), x);
     }
-    if (groups === cin && o.filters === cin) {
+    if (depthwise) {
       // tfjs counts the fan-in of a depthwise kernel [k,k,C,1] as k*k*C; one output really sees
       // k*k inputs, so scale by C to get He variance 2/(k*k).
       return sym(tf.layers.depthwiseConv2d({
@@ -79,10 +95,10 @@ export class NetBuilder {
     return sym(tf.layers.add({ name }), [a, b]);
   }
 
-  /** Max pooling with PyTorch padding (zero padding is exact here: inputs follow a ReLU). */
-  maxPool(x: ST, name: string, kernel: number, stride: number, pad: number | [[number, number], [number, number]]): ST {
-    if (pad !== 0) x = sym(tf.layers.zeroPadding2d({ padding: pad, name: `${name}.pad` }), x);
-    return sym(tf.layers.maxPooling2d({ poolSize: kernel, strides: stride, padding: 'valid', name }), x);
+  /** Max pooling with PyTorch's padding (padded positions never win), done by the pooling kernel:
+   * symmetric pixels, or [[top, bottom], [left, right]]. */
+  maxPool(x: ST, name: string, kernel: number, stride: number, pad: PoolPadding): ST {
+    return sym(new PaddedMaxPooling2D({ poolSize: kernel, strides: stride, padding: pad, name }), x);
   }
 
   /**

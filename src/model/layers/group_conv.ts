@@ -9,9 +9,16 @@
 // shape (28x28x256, 32 groups, on a loaded 2-core machine): cpu batch 1 365 ms vs 5847 ms dense;
 // wasm batch 4 627 ms vs 524 ms (XNNPACK is poor at 8-channel convs, so it is close there).
 // Gradients come from tfjs' own split/conv2d/concat gradients.
+//
+// Padding: tfjs' 'same'/'valid', or a number: PyTorch's symmetric zero padding of that many pixels
+// on every side, which the convolution kernels apply themselves (tfjs' 'same' pads asymmetrically
+// at stride 2). The builder also uses this layer with groups = 1 for every dense convolution that
+// needs such padding (resnet's 7x7/2 stem and its 3x3/2 convs): a separate zero-padding layer
+// would cost a PadV2 forward and a Slice backward over whole activations.
 import { tf } from '../tf.ts';
 
-export type Padding = 'valid' | 'same';
+/** tfjs' 'valid' / 'same', or PyTorch's symmetric padding in pixels. */
+export type Padding = 'valid' | 'same' | number;
 
 export interface GroupConv2DArgs {
   filters: number;
@@ -28,10 +35,13 @@ export interface GroupConv2DArgs {
 
 type Shape = (number | null)[];
 
-/** Output length of a convolution along one axis (tfjs semantics for 'same'/'valid'). */
+/** Output length of a convolution along one axis (tfjs semantics for 'same'/'valid', PyTorch's
+ * floor((n + 2p - k) / s) + 1 for a numeric padding p). */
 export function convOutputLength(n: number | null, k: number, stride: number, padding: Padding): number | null {
   if (n === null) return null;
-  return padding === 'same' ? Math.ceil(n / stride) : Math.floor((n - k) / stride) + 1;
+  if (padding === 'same') return Math.ceil(n / stride);
+  const p = padding === 'valid' ? 0 : padding;
+  return Math.floor((n + 2 * p - k) / stride) + 1;
 }
 
 export class GroupConv2D extends tf.layers.Layer {
@@ -57,6 +67,10 @@ export class GroupConv2D extends tf.layers.Layer {
     this.seed = args.seed;
     if (!Number.isInteger(this.groups) || this.groups < 1 || this.filters % this.groups !== 0) {
       throw new Error(`GroupConv2D ${this.name}: filters ${this.filters} not divisible by groups ${this.groups}`);
+    }
+    if (typeof this.padding === 'number' ? !Number.isInteger(this.padding) || this.padding < 0
+      : this.padding !== 'valid' && this.padding !== 'same') {
+      throw new Error(`GroupConv2D ${this.name}: padding must be 'valid', 'same' or a whole number >= 0, got ${JSON.stringify(this.padding)}`);
     }
   }
 

@@ -1,0 +1,127 @@
+// Where a training step's time goes: the model and step of bench/train.ts (resnet18 + global
+// average pooling + 1000-way dense, softmax cross-entropy, Adam) on one backend, one step under
+// tf.profile after warm-up steps, kernels summed by name (calls, ms, share of the step). Kernel
+// times are tfjs' own per-kernel timer (wall time around each kernel); what is left of the step
+// is tfjs' bookkeeping (tape, tidy, gradient graph) and JS glue.
+// Run: npx tsx bench/train_profile.ts [--backend native] [--size 112] [--batch 32] [--warmup 2]
+//      [--top 25] [--stacks Identity,Cast] [--by-shape] [--slowest]
+// (--stacks: who calls those kernels, by call site; --by-shape: also sum by kernel and output shape)
+import { performance } from 'node:perf_hooks';
+import { backbones } from '../src/model/backbones/index.ts';
+import { ensureBackend } from '../src/model/backend.ts';
+import { tf } from '../src/model/tf.ts';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const backend = opt('backend', 'native') as 'native' | 'wasm';
+const size = Number(opt('size', '112')), batch = Number(opt('batch', '32'));
+const warmup = Number(opt('warmup', '2')), top = Number(opt('top', '25'));
+const stacks = opt('stacks', '').split(',').filter(Boolean);
+
+const info = await ensureBackend(backend);
+const input = tf.input({ shape: [size, size, 3] });
+const features = backbones.get('resnet18').build(input, { seed: 1 });
+const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
+const logits = tf.layers.dense({ units: 1000 }).apply(pooled) as tf.SymbolicTensor;
+const model = tf.model({ inputs: input, outputs: logits });
+const optimizer = tf.train.adam(1e-3);
+const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1);
+const y = tf.oneHot(tf.randomUniform([batch], 0, 1000, 'int32', 2) as tf.Tensor1D, 1000);
+const step = () => {
+  const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y,
+    model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true);
+  cost!.dataSync();
+  cost!.dispose();
+};
+
+const plain: number[] = [];
+for (let i = 0; i < warmup; i++) {
+  const t0 = performance.now();
+  step();
+  plain.push(performance.now() - t0);
+}
+
+// optional: count call sites of some kernels (the first stack frame outside tfjs' engine)
+const sites = new Map<string, number>();
+const wrapped: tf.KernelConfig[] = [];
+for (const name of stacks) {
+  const k = tf.getKernel(name, 'wasm');
+  if (!k) continue;
+  wrapped.push(k);
+  tf.unregisterKernel(name, 'wasm');
+  tf.registerKernel({ ...k, kernelFunc: (args) => {
+    const frames = (new Error().stack ?? '').split('\n').slice(2)
+      .filter((l) => !/tfjs-core\/(dist|src)\/(engine|tensor|ops\/operation|globals|tape|profiler)|train_profile|node:internal/.test(l))
+      .slice(0, 3).map((l) => l.trim().replace(/^at /, '').replace(/\(.*node_modules\/@tensorflow\//, '(').replace(/\?[^:]*/, ''));
+    const key = `${name} <- ${frames.join(' <- ')}`;
+    sites.set(key, (sites.get(key) ?? 0) + 1);
+    return k.kernelFunc(args);
+  } });
+}
+
+const t0 = performance.now();
+const profile = await tf.profile(() => step());
+const profiledMs = performance.now() - t0;
+for (const k of wrapped) {
+  tf.unregisterKernel(k.kernelName, 'wasm');
+  tf.registerKernel(k);
+}
+const t1 = performance.now();
+step();
+const afterMs = performance.now() - t1;
+
+const byName = new Map<string, { calls: number; ms: number; maxMs: number; maxShape: string }>();
+let kernelMs = 0;
+for (const k of profile.kernels) {
+  const ms = k.kernelTimeMs as number;
+  kernelMs += ms;
+  const e = byName.get(k.name) ?? { calls: 0, ms: 0, maxMs: 0, maxShape: '' };
+  e.calls++;
+  e.ms += ms;
+  if (ms > e.maxMs) {
+    e.maxMs = ms;
+    e.maxShape = JSON.stringify(k.outputShapes[0] ?? []);
+  }
+  byName.set(k.name, e);
+}
+console.log(`# ${info.name} (${info.version}), resnet18 ${size}px batch ${batch}; steps before profiling: ` +
+  `${plain.map((t) => t.toFixed(0)).join(', ')} ms; profiled step ${profiledMs.toFixed(0)} ms, the next ${afterMs.toFixed(0)} ms`);
+console.log(`# ${profile.kernels.length} kernel calls, ${kernelMs.toFixed(0)} ms in kernels, ` +
+  `${(profiledMs - kernelMs).toFixed(0)} ms outside them (tape, tidy, JS)`);
+console.log(`${'kernel'.padEnd(36)} ${'calls'.padStart(6)} ${'ms'.padStart(8)} ${'%'.padStart(5)}  slowest call`);
+for (const [name, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
+  console.log(`${name.padEnd(36)} ${String(e.calls).padStart(6)} ${e.ms.toFixed(1).padStart(8)} ` +
+    `${(e.ms / profiledMs * 100).toFixed(1).padStart(5)}  ${e.maxMs.toFixed(1)} ms ${e.maxShape}`);
+}
+if (argv.includes('--slowest')) {
+  // the slowest single calls with their neighbours (what ran just before and after)
+  const order = profile.kernels.map((k, i) => [i, k.kernelTimeMs as number] as const).sort((a, b) => b[1] - a[1]).slice(0, 3);
+  for (const [i] of order) {
+    console.log(`# around call ${i}`);
+    for (let j = Math.max(0, i - 4); j <= Math.min(profile.kernels.length - 1, i + 2); j++) {
+      const k = profile.kernels[j];
+      console.log(`${j === i ? '>' : ' '} ${j} ${k.name} ${(k.kernelTimeMs as number).toFixed(1)} ms ${JSON.stringify(k.inputShapes)} -> ${JSON.stringify(k.outputShapes)} +${k.bytesAdded} bytes`);
+    }
+  }
+}
+if (argv.includes('--by-shape')) {
+  const byShape = new Map<string, { calls: number; ms: number }>();
+  for (const k of profile.kernels) {
+    const key = `${k.name} ${JSON.stringify(k.inputShapes)} -> ${JSON.stringify(k.outputShapes[0] ?? [])}`;
+    const e = byShape.get(key) ?? { calls: 0, ms: 0 };
+    e.calls++;
+    e.ms += k.kernelTimeMs as number;
+    byShape.set(key, e);
+  }
+  console.log('# by kernel and shapes (inputs -> output)');
+  for (const [key, e] of [...byShape].sort((a, b) => b[1].ms - a[1].ms).slice(0, top)) {
+    console.log(`${String(e.calls).padStart(5)} ${e.ms.toFixed(1).padStart(7)} ms  ${key}`);
+  }
+}
+if (sites.size) {
+  console.log('# call sites');
+  for (const [k, n] of [...sites].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${String(n).padStart(5)}  ${k}`);
+}

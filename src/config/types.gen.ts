@@ -340,6 +340,10 @@ export interface ExperimentConfig {
      * Stop each epoch after this many steps; null for a full pass.
      */
     max_steps_per_epoch: number | null;
+    /**
+     * Data-parallel training replicas on the `wasm` backend, which runs one thread: the main thread and replicas-1 worker threads each compute the gradient of a contiguous shard of every batch (sizes differing by at most 1), combined as the image-weighted mean before the optimizer step. `auto` uses one per available core. Results are bit-identical for a given seed and replica count, but not across counts: batch norm normalises each shard with its own statistics and keeps replica 0's moving statistics (as PyTorch DDP without SyncBatchNorm), dropout draws other masks, and sums round differently; without batch norm the gradient equals the full batch's up to rounding. Other backends already use every core and train with 1 (the run log says so). `run.json` records the count used under `backend.replicas`.
+     */
+    replicas: number | string;
   };
   /**
    * Training-time augmentation (also the augmented views of test-time augmentation).

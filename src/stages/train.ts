@@ -11,6 +11,7 @@ import type { OptimizerPlan } from '../train/phases.ts';
 import type { OptimizerConfig } from '../model/optimizers.ts';
 import { train, type HistoryRow as LoopRow, type ValMetrics, type TrainState } from '../train/loop.ts';
 import { epochOrder } from '../train/sampler.ts';
+import { resolveReplicas } from '../train/replicas.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { BatchLoader } from '../data/loader.ts';
 import { resolveDecoder } from '../data/jpeg.ts';
@@ -114,6 +115,14 @@ export function trainStage(ctx: RunContext): StageExecutor {
     }
 
     const batchSize = c.train.batch_size;
+    // data-parallel replicas in worker threads, for the single-threaded wasm backend
+    const replicas = resolveReplicas(c.train.replicas as number | 'auto', info.name, batchSize);
+    if (replicas.note) io.log(replicas.note);
+    ctx.record.setBackend({ name: info.name, version: info.version, deterministic: info.deterministic, replicas: replicas.count });
+    if (replicas.count > 1) {
+      io.log(`${replicas.count} training replicas: the main thread and ${replicas.count - 1} worker thread${replicas.count > 2 ? 's' : ''}, ` +
+        `each batch split into ${replicas.count} shards`);
+    }
     const trainLabels = Int32Array.from(trainSet.rows, (r) => trainSet.index.labels[0][r]);
     const maxSteps = c.train.max_steps_per_epoch ?? Infinity;
     const steps = Math.min(Math.ceil(trainSet.rows.length / batchSize), maxSteps);
@@ -184,6 +193,7 @@ export function trainStage(ctx: RunContext): StageExecutor {
       resume,
       seed: c.seed,
       signal: ctx.signal,
+      replicas: replicas.count,
       onStep: (p) => io.progress(
         `epoch ${p.epoch + 1}/${p.epochs}  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}  ` +
           `${p.imagesPerSec.toFixed(1)} img/s  ETA ${fmtTime(p.eta)}`,
@@ -198,6 +208,8 @@ export function trainStage(ctx: RunContext): StageExecutor {
     });
     model.dispose();
     const best = result.state.best;
-    return { summary: best ? `best ${levelNames[0]} macro-F1 ${best.metric.toFixed(3)} at epoch ${best.epoch + 1}` : 'done' };
+    const used = replicas.count > 1 || replicas.note ? `${replicas.count} replica${replicas.count > 1 ? 's' : ''}` : '';
+    const what = best ? `best ${levelNames[0]} macro-F1 ${best.metric.toFixed(3)} at epoch ${best.epoch + 1}` : 'done';
+    return { summary: used ? `${what}, ${used}` : what };
   };
 }

@@ -3,14 +3,16 @@
 // pipeline keys its order and augmentation by (seed, epoch)), so the loop itself draws nothing
 // random and a resume from model/last reproduces an uninterrupted run exactly on one backend.
 // Epochs count from 0. Every tensor made in a step is freed inside it: memory stays flat.
+// Gradients come from a GradientEngine (replicas.ts): the model in this thread, or with
+// `replicas` > 1 data-parallel copies in worker threads (the batch split into shards).
 import { tf } from '../model/tf.ts';
-import { buildLevelLosses, hierarchicalLoss, type LevelInfo, type LossSpec } from '../model/losses.ts';
+import { buildLevelLosses, type LevelInfo, type LossSpec } from '../model/losses.ts';
 import { checkSchedule, lrAt, type ScheduleSpec } from '../model/schedules.ts';
 import type { OptimizerState, Param } from '../model/optimizers.ts';
 import { Ema, modelWeights } from '../model/ema.ts';
 import { OptimizerPhases, type OptimizerPlan } from './phases.ts';
 import { saveCheckpoint } from './checkpoint.ts';
-import { setDropoutStep } from '../model/layers/dropout.ts';
+import { createGradientEngine, type GradientEngine } from './replicas.ts';
 import { InterruptedError, RunError, UserError } from '../errors.ts';
 import { join } from 'node:path';
 
@@ -89,6 +91,12 @@ export interface TrainOptions {
   resume?: { state: TrainState; emaWeights?: Record<string, Float32Array> };
   seed?: number;
   signal?: AbortSignal;
+  /**
+   * Data-parallel replicas (default 1): the main thread and replicas-1 worker threads each
+   * compute the gradient of a contiguous shard of every batch (see replicas.ts). Needs the wasm
+   * (or cpu) backend; bit-identical for a given seed and replica count, not across counts.
+   */
+  replicas?: number;
 }
 
 export interface TrainResult {
@@ -125,9 +133,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     throw new UserError(`train.accumulate must be a positive integer (got ${accumulate}).`);
   }
   checkSchedule(opts.scheduleSpec, epochs);
-  const levelLosses = buildLevelLosses(opts.lossSpec, levels);
+  buildLevelLosses(opts.lossSpec, levels); // a bad loss spec fails here, before any worker starts
   const order = outputOrder(model, levels);
-  const inShape = model.inputs[0].shape.slice(1) as number[];
   const params = trainableParams(model);
   const phases = new OptimizerPhases(opts.optimizerSpec, epochs);
   const ema = opts.ema ? new Ema(modelWeights(model), opts.ema.decay) : null;
@@ -161,14 +168,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   });
   let lastLr = NaN;
 
+  let engine: GradientEngine | null = null;
   try {
+    engine = await createGradientEngine({ model, levels, lossSpec: opts.lossSpec, order, replicas: opts.replicas ?? 1 });
     for (let epoch = startEpoch; epoch < epochs; epoch++) {
       const { optimizer, baseLr } = phases.optimizerForEpoch(epoch);
       const lrFor = (step: number) =>
         lrAt(opts.scheduleSpec, baseLr, { epoch, stepInEpoch: step, stepsPerEpoch, epochs });
       const epochLr = lrFor(0);
-      // dropout masks are keyed by the global step, so a resumed run draws the same ones
-      setDropoutStep(model, epoch * stepsPerEpoch);
       lastLr = epochLr;
       const t0 = performance.now();
       const sums = new Float64Array(levels.length + 1);
@@ -185,6 +192,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         const mean = accCount === 1 ? grads : grads.map((g) => tf.tidy(() => tf.div(g, accN)));
         optimizer.lr = lrFor(groupStart);
         optimizer.apply(params, mean);
+        engine!.syncWeights();
         if (mean !== grads) mean.forEach((g) => g.dispose());
         grads.forEach((g) => g.dispose());
         acc = null;
@@ -195,23 +203,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
       for await (const batch of opts.batchesFor(epoch)) {
         if (opts.signal?.aborted) throw new InterruptedError(String(opts.signal.reason ?? 'abort'));
-        const kept: { t?: tf.Tensor1D } = {};
-        const { value, grads } = tf.variableGrads(() => {
-          const x = tf.tensor(batch.x, [batch.n, ...inShape], 'float32');
-          const out = model.apply(x, { training: true }) as tf.Tensor | tf.Tensor[];
-          const outs = Array.isArray(out) ? out : [out];
-          const { total, perLevel } = hierarchicalLoss(
-            levelLosses,
-            order.map((i) => outs[i] as tf.Tensor2D),
-            batch.labels,
-          );
-          kept.t = tf.keep(tf.stack([...perLevel, total]) as tf.Tensor1D);
-          return total;
-        }, params.map((p) => p.variable));
-        value.dispose();
-        const vals = kept.t!.dataSync() as Float32Array;
-        kept.t!.dispose();
-        const g = params.map((p) => grads[p.variable.name] ?? tf.zerosLike(p.variable));
+        // dropout masks are keyed by the global step, so a resumed run draws the same ones
+        const { vals, grads: g } = await engine.grads(batch, epoch * stepsPerEpoch + step);
         if (!Number.isFinite(vals[levels.length])) {
           g.forEach((t) => t.dispose());
           acc?.forEach((t) => t.dispose());
@@ -291,5 +284,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   } finally {
     phases.dispose();
     ema?.dispose();
+    await engine?.dispose(); // terminates replica workers on every exit path
   }
 }

@@ -61,6 +61,7 @@ test('exp ls and exp show read the run records', async () => {
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /\(train, completed\)/);
   assert.match(show.stdout, /val\s+tta2\s+species/);
+  assert.match(show.stdout, /\ndecoder\s+(libjpeg-turbo|sharp) /, 'which decoder made the pixels');
   const nope = await exp(['show', 'no-such-run', '--runs-dir', runs]);
   assert.equal(nope.code, 2);
 });

@@ -50,6 +50,11 @@ export async function run(args: string[], opts: Record<string, unknown>): Promis
       const mapped = mapInto(v, root, checkout.dir);
       if (!existsSync(mapped) && existsSync(v)) argv.push('--set', `${key.join('.')}=${JSON.stringify(v)}`);
     }
+    // `auto` replicas follow the core count; the record says how many the run used
+    const replicas = rec.backend?.replicas;
+    if (getAtPath(config, ['train', 'replicas']) === 'auto' && typeof replicas === 'number') {
+      argv.push('--set', `train.replicas=${replicas}`);
+    }
     argv.push('--runs-dir', out, '--backend', backend, '--name', rec.name);
     if (opts.quiet) argv.push('--quiet');
     say(`exp ${argv.join(' ')}`);

@@ -20,8 +20,9 @@ export async function run([arg]: string[], opts: { 'runs-dir'?: string; json?: b
   out.push(`git        ${g.available ? `${g.sha} on ${g.branch ?? '(detached)'}${g.dirty ? ', uncommitted changes in git.patch' : ', clean'}` : `not recorded: ${g.reason ?? 'no repository'}`}`);
   out.push(`identity   ${r.identity}`);
   out.push(`seed       ${r.seed ?? ''}`);
-  if (r.backend) out.push(`backend    ${r.backend.name} (${r.backend.version ?? ''})${r.backend.deterministic ? ', deterministic' : ''}`);
+  if (r.backend) out.push(`backend    ${r.backend.name} (${r.backend.version ?? ''})${r.backend.deterministic ? ', deterministic' : ''}${(r.backend.replicas ?? 1) > 1 ? `, ${r.backend.replicas} replicas` : ''}`);
   if (r.data) out.push(`data       ${r.data.fingerprint.slice(0, 16)}…  ${Object.entries(r.data.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (r.data?.decoder) out.push(`decoder    ${r.data.decoder}`);
   if (r.overrides.length) out.push(`overrides  ${r.overrides.map((o) => `${o.key}=${JSON.stringify(o.value)} (${o.source})`).join(', ')}`);
   if (r.sweep) out.push(`sweep      ${r.sweep.id} ${JSON.stringify(r.sweep.point)}`);
   out.push('', 'stages:');

@@ -79,8 +79,13 @@ function merge(a: Moments, b: Moments): void {
   a.n = n;
 }
 
-/** The stats cache key: the sorted (file name, size) list and the resize. */
-async function fingerprint(index: DatasetIndex, rows: Int32Array, resize: number, concurrency: number): Promise<string> {
+/**
+ * The stats cache key: the sorted (file name, size) list, the resize and what the pixels are read
+ * from (the originals, or the resized-image cache in its format: a JPEG re-encoding moves the
+ * statistics in the 4th decimal, enough to change every later bit of a run). v2: v1 keys did not
+ * say the source, so entries computed from the originals could be served to runs reading the cache.
+ */
+async function fingerprint(index: DatasetIndex, rows: Int32Array, resize: number, concurrency: number, source: string): Promise<string> {
   const entries: [string, number][] = new Array(rows.length);
   await forEachLimit(rows.length, Math.max(8, concurrency), async (i) => {
     const f = index.files[rows[i]];
@@ -88,24 +93,26 @@ async function fingerprint(index: DatasetIndex, rows: Int32Array, resize: number
     entries[i] = [f, size];
   });
   entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]));
-  return hashValue({ v: 1, resize, entries }).slice(0, 32);
+  return hashValue({ v: 2, resize, source, entries }).slice(0, 32);
 }
 
 /** The cached statistics for these rows, or null; computes nothing (for `exp plan`). */
-export async function cachedStats(index: DatasetIndex, rows: Int32Array, opts: Pick<StatsOptions, 'resize' | 'cacheDir' | 'concurrency'>): Promise<ChannelStats | null> {
+export async function cachedStats(index: DatasetIndex, rows: Int32Array, opts: Pick<StatsOptions, 'resize' | 'cacheDir' | 'concurrency' | 'imageCache'>): Promise<ChannelStats | null> {
   const cacheDir = opts.cacheDir === undefined ? '.cache/exp' : opts.cacheDir;
   if (cacheDir === null) return null;
-  const path = join(cacheDir, 'stats', `${await fingerprint(index, rows, opts.resize, Math.max(1, opts.concurrency ?? 4))}.json`);
+  const path = join(cacheDir, 'stats', `${await fingerprint(index, rows, opts.resize, Math.max(1, opts.concurrency ?? 4), sourceOf(opts.imageCache))}.json`);
   const hit = readJsonIfExists<Omit<ChannelStats, 'cached'>>(path);
   return hit ? { mean: hit.mean, std: hit.std, images: hit.images, cached: true } : null;
 }
+
+const sourceOf = (cache: ImageCache | null | undefined): string => (cache ? `cache-${cache.format}` : 'originals');
 
 export async function computeStats(index: DatasetIndex, rows: Int32Array, opts: StatsOptions): Promise<ChannelStats> {
   const concurrency = Math.max(1, opts.concurrency ?? 4);
   const cacheDir = opts.cacheDir === undefined ? '.cache/exp' : opts.cacheDir;
   let cachePath: string | null = null;
   if (cacheDir !== null) {
-    cachePath = join(cacheDir, 'stats', `${await fingerprint(index, rows, opts.resize, concurrency)}.json`);
+    cachePath = join(cacheDir, 'stats', `${await fingerprint(index, rows, opts.resize, concurrency, sourceOf(opts.imageCache))}.json`);
     const hit = readJsonIfExists<Omit<ChannelStats, 'cached'>>(cachePath);
     if (hit) return { mean: hit.mean, std: hit.std, images: hit.images, cached: true };
   }

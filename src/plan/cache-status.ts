@@ -3,7 +3,7 @@
 import type { ExperimentConfig } from '../config/types.gen.ts';
 import type { Plan } from './types.ts';
 import { loadDataset } from '../data/formats/index.ts';
-import { cacheStatus as imageCacheStatus } from '../data/cache.ts';
+import { ImageCache, cacheStatus as imageCacheStatus } from '../data/cache.ts';
 import { cachedStats } from '../data/stats.ts';
 import { stratifiedSplit } from '../data/split.ts';
 
@@ -38,7 +38,11 @@ export async function cacheStatus(plan: Plan, config: ExperimentConfig): Promise
       const isVal = new Uint8Array(index.files.length);
       if (split) for (const r of split.val) isVal[r] = 1;
       const rows = Int32Array.from({ length: n }, (_x, i) => i).filter((r) => !isVal[r]);
-      const st = await cachedStats(index, rows, { resize: d.image.resize, cacheDir: d.cache.enabled ? d.cache.dir : null, concurrency: d.loader.concurrency });
+      // the stats stage reads the resized-image cache whenever caching is on (see stages/data.ts)
+      const st = await cachedStats(index, rows, {
+        resize: d.image.resize, cacheDir: d.cache.enabled ? d.cache.dir : null, concurrency: d.loader.concurrency,
+        imageCache: d.cache.enabled ? new ImageCache(d.image.resize, { dir: d.cache.dir }) : null,
+      });
       out[s.id] = st ? 'cached' : 'to compute';
     }
   }

@@ -69,6 +69,14 @@ test('results are cached by image list and resize; concurrency does not change t
   assert.equal((await computeStats(idx, rows.subarray(1), { resize: 24, cacheDir })).cached, false);
   const viaCache = await computeStats(idx, rows, { resize: 24, cacheDir: null, imageCache: new ImageCache(24, { dir: cacheDir, format: 'raw' }) });
   assert.deepEqual(viaCache.std, a.std, 'raw image cache holds the same pixels');
+  // statistics read from the JPEG image cache are those of the re-encoded pixels: a separate entry,
+  // so a run reading the cache never gets numbers computed from the originals (or the reverse)
+  const jpegCache = new ImageCache(24, { dir: cacheDir });
+  const fromJpeg = await computeStats(idx, rows, { resize: 24, cacheDir, imageCache: jpegCache });
+  assert.equal(fromJpeg.cached, false, 'not served the entry computed from the originals');
+  assert.notDeepEqual(fromJpeg.mean, a.mean);
+  assert.equal((await computeStats(idx, rows, { resize: 24, cacheDir, imageCache: jpegCache })).cached, true);
+  assert.deepEqual((await computeStats(idx, rows, { resize: 24, cacheDir })).mean, a.mean);
 });
 
 test('a bad image fails the statistics unless skipped', async () => {

@@ -58,7 +58,8 @@ async function median(f: () => Promise<Rate> | Rate): Promise<Rate> {
 
 async function timeIt(files: (string | Awaited<ReturnType<ImageCache['ensure']>>)[], resize: number, size: number, decoder?: Decoder): Promise<Rate> {
   const out = new Float32Array(size * size * 3);
-  for (let i = 0; i < 5; i++) await loadImage(files[i], { resize, size, augment, normalize: norm, key: [0, 0, i, 0], out, decoder });
+  // one warm-up pass: the first images run before the JIT has compiled the per-pixel loop
+  for (let i = 0; i < files.length; i++) await loadImage(files[i], { resize, size, augment, normalize: norm, key: [0, 0, i, 0], out, decoder });
   return median(async () => {
     const c = cpuS();
     const t = performance.now();

@@ -6,7 +6,8 @@
 // GEMM rate (numpy/OpenBLAS 2048^3 float32). Figures are medians of timed steps after warm-up
 // steps (which include oneDNN's primitive creation). Each backend runs in its own child process.
 // Run: npx tsx bench/train.ts [--steps 5] [--warmup 2] [--size 112] [--batch 32] [--threads 2]
-//      [--backends native,wasm[,cpu]] [--no-peer] [--no-kernels] [--binary-min N]
+//      [--backends native,wasm,wasm-replicas[,cpu]] [--no-peer] [--no-kernels] [--binary-min N]
+// (wasm-replicas: wasm with train.replicas = --threads, data-parallel worker threads, exp's loop)
 // (--binary-min: output size from which native runs element-wise ops in the addon; 1e12 = never, for A/B)
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -17,6 +18,8 @@ import { backbones } from '../src/model/backbones/index.ts';
 import { ensureBackend } from '../src/model/backend.ts';
 import { setBinaryMinElements } from '../src/model/kernels/native.ts';
 import { tf } from '../src/model/tf.ts';
+import { train } from '../src/train/loop.ts';
+import { Rng } from '../src/util/rng.ts';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string) => {
@@ -29,6 +32,44 @@ const threads = opt('threads', '2');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface Result { backend: string; size: number; batch: number; stepS: number[]; cpuS: number[]; imagesPerS: number; detail: string }
+
+/**
+ * Child mode, `wasm-replicas`: wasm with one data-parallel replica per thread (train.replicas), so it
+ * uses as many cores as PyTorch's threads. Runs exp's own loop (the replicas live there) with the
+ * same model, batch, loss (softmax cross-entropy) and optimizer.
+ */
+async function childReplicas(sz: number, bs: number): Promise<void> {
+  const info = await ensureBackend('wasm');
+  const input = tf.input({ shape: [sz, sz, 3] });
+  const features = backbones.get('resnet18').build(input, { seed: 1 });
+  const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
+  const logits = tf.layers.dense({ units: 1000, name: 'logits_species' }).apply(pooled) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: logits });
+  const rng = new Rng(1, 2);
+  const x = Float32Array.from({ length: bs * sz * sz * 3 }, () => rng.normal());
+  const labels = [Int32Array.from({ length: bs }, () => Math.floor(rng.next() * 1000))];
+  const stepS: number[] = [], cpuS: number[] = [];
+  let t = performance.now(), c = process.cpuUsage();
+  await train({
+    model, levels: [{ name: 'species', numClasses: 1000, counts: new Array(1000).fill(1) }],
+    lossSpec: { type: 'cross_entropy' }, optimizerSpec: { name: 'adam', lr: 1e-3 }, scheduleSpec: { type: 'constant' },
+    epochs: 1, stepsPerEpoch: warmup + steps, replicas: Number(threads),
+    batchesFor: function* () {
+      for (let i = 0; i < warmup + steps; i++) yield { x, labels, n: bs };
+    },
+    onStep: (p) => {
+      const cu = process.cpuUsage(c); // every thread of the process: the workers' too
+      if (p.step > warmup) {
+        stepS.push((performance.now() - t) / 1000);
+        cpuS.push((cu.user + cu.system) / 1e6);
+      }
+      t = performance.now();
+      c = process.cpuUsage();
+    },
+  });
+  const r: Result = { backend: 'wasm-replicas', size: sz, batch: bs, stepS, cpuS, imagesPerS: bs / median(stepS), detail: `${info.version}, ${threads} replicas` };
+  console.log(JSON.stringify(r));
+}
 
 /** Child mode: train on one backend and print a JSON line. */
 async function child(backend: 'native' | 'wasm' | 'cpu', sz: number, bs: number): Promise<void> {
@@ -103,9 +144,16 @@ async function kernels(backend: 'native' | 'wasm'): Promise<void> {
   console.log(JSON.stringify({ backend, rows }));
 }
 
+/**
+ * glibc's mmap threshold raised, for the peer and our children alike: PyTorch allocates its
+ * activations afresh every step, and on this VM fresh pages cost so much that without it PyTorch
+ * trained at 33-39 images/s instead of ~58. (exp's tensors live on the wasm heap, allocated once.)
+ */
+const MALLOC = { MALLOC_MMAP_THRESHOLD_: String(256 << 20), MALLOC_TRIM_THRESHOLD_: String(1 << 30) };
+
 function runChild(args: string[]): Record<string, unknown> | string {
   const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...args],
-    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: threads }, maxBuffer: 1 << 24 });
+    { encoding: 'utf8', env: { ...process.env, ...MALLOC, OMP_NUM_THREADS: threads }, maxBuffer: 1 << 24 });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(line) as Record<string, unknown>;
@@ -125,11 +173,12 @@ function python(): string | undefined {
 
 async function main(): Promise<void> {
   const mode = opt('child', '');
+  if (mode === 'train' && opt('backend', 'wasm') === 'wasm-replicas') return childReplicas(size, batch);
   if (mode === 'train') return child(opt('backend', 'wasm') as 'wasm', size, batch);
   if (mode === 'kernels') return kernels(opt('backend', 'wasm') as 'wasm');
 
   const nativeBuilt = existsSync(fileURLToPath(new URL('../build/Release/exp_native.node', import.meta.url)));
-  const wanted = opt('backends', 'native,wasm').split(',');
+  const wanted = opt('backends', 'native,wasm,wasm-replicas').split(',');
   console.log(`# training throughput: resnet18 ${size}px batch ${batch} Adam, ${steps} steps after ${warmup} warm-up;` +
     ` ${cpus().length} cores (${cpus()[0]?.model}), load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const py = argv.includes('--no-peer') ? undefined : python();
@@ -137,7 +186,7 @@ async function main(): Promise<void> {
   if (py) {
     const r = spawnSync(py, [fileURLToPath(new URL('./train_peer.py', import.meta.url)), '--size', String(size),
       '--batch', String(batch), '--threads', threads, '--steps', String(steps), '--warmup', String(warmup)],
-    { encoding: 'utf8' });
+    { encoding: 'utf8', env: { ...process.env, ...MALLOC } });
     try {
       peer = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
     } catch {
@@ -169,12 +218,12 @@ async function main(): Promise<void> {
       ...(argv.includes('--binary-min') ? ['--binary-min', opt('binary-min', '65536')] : [])];
     const r = runChild(args);
     if (typeof r === 'string') {
-      console.log(`${backend.padEnd(8)} ${r}`);
+      console.log(`${backend.padEnd(13)} ${r}`);
       continue;
     }
     const res = r as unknown as Result;
     const ratio = ref && res.size === size && res.batch === batch ? `  ${(res.imagesPerS / ref).toFixed(2)}x pytorch` : '';
-    console.log(`${backend.padEnd(8)} ${res.imagesPerS.toFixed(1).padStart(6)} images/s train at ${res.size}px batch ${res.batch}` +
+    console.log(`${backend.padEnd(13)} ${res.imagesPerS.toFixed(1).padStart(6)} images/s train at ${res.size}px batch ${res.batch}` +
       `${ratio}  (median of ${res.stepS.map((s) => s.toFixed(2)).join(', ')} s/step;` +
       ` ${(res.batch / median(res.cpuS)).toFixed(2)} images per CPU-second${cpuRatio(res)})`);
   }

@@ -14,10 +14,10 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { backbones } from '../src/model/backbones/index.ts';
 import { ensureBackend } from '../src/model/backend.ts';
 import { setBinaryMinElements } from '../src/model/kernels/native.ts';
 import { tf } from '../src/model/tf.ts';
+import { resnet18Classifier } from './resnet18.ts';
 import { train } from '../src/train/loop.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -40,11 +40,7 @@ interface Result { backend: string; size: number; batch: number; stepS: number[]
  */
 async function childReplicas(sz: number, bs: number): Promise<void> {
   const info = await ensureBackend('wasm');
-  const input = tf.input({ shape: [sz, sz, 3] });
-  const features = backbones.get('resnet18').build(input, { seed: 1 });
-  const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
-  const logits = tf.layers.dense({ units: 1000, name: 'logits_species' }).apply(pooled) as tf.SymbolicTensor;
-  const model = tf.model({ inputs: input, outputs: logits });
+  const model = resnet18Classifier(sz);
   const rng = new Rng(1, 2);
   const x = Float32Array.from({ length: bs * sz * sz * 3 }, () => rng.normal());
   const labels = [Int32Array.from({ length: bs }, () => Math.floor(rng.next() * 1000))];
@@ -75,11 +71,7 @@ async function childReplicas(sz: number, bs: number): Promise<void> {
 async function child(backend: 'native' | 'wasm' | 'cpu', sz: number, bs: number): Promise<void> {
   const info = await ensureBackend(backend);
   if (argv.includes('--binary-min')) setBinaryMinElements(Number(opt('binary-min', '65536')));
-  const input = tf.input({ shape: [sz, sz, 3] });
-  const features = backbones.get('resnet18').build(input, { seed: 1 });
-  const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
-  const logits = tf.layers.dense({ units: 1000 }).apply(pooled) as tf.SymbolicTensor;
-  const model = tf.model({ inputs: input, outputs: logits });
+  const model = resnet18Classifier(sz);
   const optimizer = tf.train.adam(1e-3);
   const x = tf.randomNormal([bs, sz, sz, 3], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([bs], 0, 1000, 'int32', 2) as tf.Tensor1D, 1000);

@@ -7,7 +7,7 @@
 //      [--top 25] [--stacks Identity,Cast] [--by-shape] [--slowest]
 // (--stacks: who calls those kernels, by call site; --by-shape: also sum by kernel and output shape)
 import { performance } from 'node:perf_hooks';
-import { backbones } from '../src/model/backbones/index.ts';
+import { resnet18Classifier } from './resnet18.ts';
 import { ensureBackend } from '../src/model/backend.ts';
 import { tf } from '../src/model/tf.ts';
 
@@ -22,11 +22,7 @@ const warmup = Number(opt('warmup', '2')), top = Number(opt('top', '25'));
 const stacks = opt('stacks', '').split(',').filter(Boolean);
 
 const info = await ensureBackend(backend);
-const input = tf.input({ shape: [size, size, 3] });
-const features = backbones.get('resnet18').build(input, { seed: 1 });
-const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
-const logits = tf.layers.dense({ units: 1000 }).apply(pooled) as tf.SymbolicTensor;
-const model = tf.model({ inputs: input, outputs: logits });
+const model = resnet18Classifier(size);
 const optimizer = tf.train.adam(1e-3);
 const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1);
 const y = tf.oneHot(tf.randomUniform([batch], 0, 1000, 'int32', 2) as tf.Tensor1D, 1000);

@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
-import { backbones } from '../src/model/backbones/index.ts';
+import { resnet18Classifier } from './resnet18.ts';
 import { ensureBackend } from '../src/model/backend.ts';
 import { buildModel } from '../src/model/build.ts';
 import { tf } from '../src/model/tf.ts';
@@ -39,12 +39,8 @@ interface Result { model: string; replicas: number; size: number; batch: number;
 
 function modelFor(name: string, size: number): { model: tf.LayersModel; levels: LevelInfo[]; lossSpec: LossSpec } {
   if (name === 'resnet18') {
-    const input = tf.input({ shape: [size, size, 3] });
-    const features = backbones.get('resnet18').build(input, { seed: 1 });
-    const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
-    const logits = tf.layers.dense({ units: 1000, name: 'logits_species' }).apply(pooled) as tf.SymbolicTensor;
     return {
-      model: tf.model({ inputs: input, outputs: logits }),
+      model: resnet18Classifier(size),
       levels: [{ name: 'species', numClasses: 1000, counts: new Array(1000).fill(1) }],
       lossSpec: { type: 'cross_entropy' },
     };

@@ -644,25 +644,19 @@ napi_value Binary(napi_env env, napi_callback_info info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } exported[] = {
+      {"conv", Conv2d},       {"matmul", MatMul},        {"maxPool", MaxPool},
+      {"tile", Tile},         {"reduce", Reduce},        {"batchNorm", BatchNorm},
+      {"batchNormTrain", BatchNormTrain}, {"batchNormGrad", BatchNormGrad}, {"binary", Binary},
+  };
   napi_value f, v;
-  napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv2d, nullptr, &f);
-  napi_set_named_property(env, exports, "conv", f);
-  napi_create_function(env, "matmul", NAPI_AUTO_LENGTH, MatMul, nullptr, &f);
-  napi_set_named_property(env, exports, "matmul", f);
-  napi_create_function(env, "maxPool", NAPI_AUTO_LENGTH, MaxPool, nullptr, &f);
-  napi_set_named_property(env, exports, "maxPool", f);
-  napi_create_function(env, "tile", NAPI_AUTO_LENGTH, Tile, nullptr, &f);
-  napi_set_named_property(env, exports, "tile", f);
-  napi_create_function(env, "reduce", NAPI_AUTO_LENGTH, Reduce, nullptr, &f);
-  napi_set_named_property(env, exports, "reduce", f);
-  napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, BatchNorm, nullptr, &f);
-  napi_set_named_property(env, exports, "batchNorm", f);
-  napi_create_function(env, "batchNormTrain", NAPI_AUTO_LENGTH, BatchNormTrain, nullptr, &f);
-  napi_set_named_property(env, exports, "batchNormTrain", f);
-  napi_create_function(env, "batchNormGrad", NAPI_AUTO_LENGTH, BatchNormGrad, nullptr, &f);
-  napi_set_named_property(env, exports, "batchNormGrad", f);
-  napi_create_function(env, "binary", NAPI_AUTO_LENGTH, Binary, nullptr, &f);
-  napi_set_named_property(env, exports, "binary", f);
+  for (const auto &e : exported) {
+    napi_create_function(env, e.name, NAPI_AUTO_LENGTH, e.fn, nullptr, &f);
+    napi_set_named_property(env, exports, e.name, f);
+  }
   const dnnl_version_t *ver = dnnl_version();
   std::string s = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." +
                   std::to_string(ver->patch);

@@ -12,6 +12,8 @@ import { TtaAccumulator, type Reduction, type ScoreKind } from '../eval/tta.ts';
 import { logitAdjust, logPriorFromCounts, ancestorMaps, hierarchicalScores } from '../eval/decode.ts';
 import { ConsistencyAccumulator, MetricAccumulator, firstColumn, topK, type LevelMetrics } from '../eval/metrics.ts';
 import { writeAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { throwIfInterrupted } from '../errors.ts';
+import { outputOrder } from '../train/loop.ts';
 import type { Subset } from './context.ts';
 
 export interface PredictOptions {
@@ -38,6 +40,8 @@ export interface PredictOptions {
   decode?: Decode;
   /** predictions/<split>/tta<N>/ for a count N. */
   dirFor(tta: number): string;
+  /** Stops between batches (InterruptedError) once aborted; the partial files are removed. */
+  signal?: AbortSignal;
   onProgress?(done: number, total: number): void;
 }
 
@@ -80,14 +84,6 @@ function rankingScores(
   return [hierarchicalScores(blocks, ancestors, d.hierarchical, rows), ...adjusted.slice(1)];
 }
 
-/** Output tensor index of each level (outputs are named logits_<level>). */
-export function outputIndex(model: tf.LayersModel, levels: string[]): number[] {
-  return levels.map((l, i) => {
-    const k = model.outputNames.indexOf(`logits_${l}`);
-    return k >= 0 ? k : i;
-  });
-}
-
 /** Logits of one batch for each level: [level] -> Float32Array rows*cols. */
 export function predictBatch(model: tf.LayersModel, x: Float32Array, n: number, size: number, order: number[]): Float32Array[] {
   return tf.tidy(() => {
@@ -102,7 +98,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
   const { index } = o.subset;
   const levels = index.levels.map((l) => l.name);
   const cols = index.levels.map((l) => l.ids.length);
-  const order = outputIndex(o.model, levels);
+  const order = outputOrder(o.model, levels);
   const V = Math.max(...o.ttaCounts);
   const labelled = index.labels[0].length > 0 && o.subset.rows.some((r) => index.labels[0][r] >= 0);
   const loader = new BatchLoader(index, {
@@ -139,6 +135,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
   let done = 0;
   try {
     for await (const batch of loader) {
+      throwIfInterrupted(o.signal);
       const B = batch.rows.length;
       const per = o.image.size * o.image.size * 3;
       const views: Float32Array[][] = []; // [view][level]

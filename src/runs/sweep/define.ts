@@ -1,6 +1,8 @@
-// Sweeps: a grid of overrides, each point of which is one run. The grid comes from two places,
-// applied in PRODUCT.md's override order: the experiment file's `sweep:` block (grid keys, then
-// `seeds` as the key `seed`) and `--sweep key=v1,v2` arguments (their product, in argument order).
+// What a sweep is: a grid of overrides, each point of which is one run. The grid comes from two
+// places, applied in the override order (extends chain, the file, the sweep point, --sweep,
+// --set): the experiment file's `sweep:` block (grid keys, then `seeds` as the key `seed`) and
+// `--sweep key=v1,v2` arguments (their product, in argument order). Running one is run.ts's
+// business; where the points run, a launcher's (launcher.ts).
 //
 // A sweep is identified by a hash of the base config (the experiment with its --set overrides)
 // and the grid, so running the same sweep again finds the same id and the runs it already made.
@@ -23,12 +25,11 @@
 // scheduler's array index (SLURM --array=0-5).
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { UserError, type Problem } from '../errors.ts';
-import type { Override } from '../config/overrides.ts';
-import { locate, type SourceNode, type Origin } from '../config/source.ts';
-import { writeJsonAtomic, readJsonIfExists } from '../util/fs.ts';
-import { hashValue } from '../util/hash.ts';
-import type { ExperimentConfig } from '../config/types.gen.ts';
+import { UserError, type Problem } from '../../errors.ts';
+import type { Override } from '../../config/overrides.ts';
+import { locate, type SourceNode, type Origin } from '../../config/source.ts';
+import { writeJsonAtomic, readJsonIfExists } from '../../util/fs.ts';
+import { hashValue } from '../../util/hash.ts';
 
 export interface SweepAxis {
   key: string;
@@ -155,22 +156,4 @@ export function parsePointRef(ref: string): { id: string; n: number } {
   const m = /^(sw-[0-9a-f]+)\/(\d+)$/.exec(ref.trim());
   if (!m) throw new UserError(`--point ${ref}: expected <sweep id>/<point number>, e.g. --point sw-0123456789ab/3 (the sweep prints its id; points count from 0).`);
   return { id: m[1], n: Number(m[2]) };
-}
-
-/**
- * The config fields that determine results, hashed into the run identity. Name and description
- * do not change results. Data paths enter as written (relative to the experiment file), not as
- * resolved absolute paths, so the same checkout on two machines has the same identity; the data
- * itself enters the identity through its fingerprint.
- */
-export function configHash(config: ExperimentConfig, asWritten: Record<string, string> = {}): string {
-  const { name: _n, description: _d, extends: _e, sweep: _s, ...rest } = config as ExperimentConfig & { description?: string; extends?: string };
-  const copy = JSON.parse(JSON.stringify(rest)) as Record<string, any>;
-  for (const [key, written] of Object.entries(asWritten)) {
-    const path = key.split('.');
-    let node = copy;
-    for (const k of path.slice(0, -1)) node = node?.[k];
-    if (node && path.at(-1)! in node) node[path.at(-1)!] = written;
-  }
-  return hashValue(copy);
 }

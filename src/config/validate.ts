@@ -6,7 +6,7 @@
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { Problem } from '../errors.ts';
 import type { ExperimentConfig } from './types.gen.ts';
-import { experimentSchema, schemaAt, allowedKeys, orderBySchema, type Seg } from './schema.ts';
+import { resolvedSchema, ANNOTATIONS, schemaAt, allowedKeys, orderBySchema, type Seg } from './schema.ts';
 import { isMap, locate, formatPath, type Anchor, type SourceNode } from './source.ts';
 import { expandShorthands, fillImplied } from './normalize.ts';
 import { getAtPath } from './overrides.ts';
@@ -20,11 +20,19 @@ export interface ValidationResult {
   errors: Problem[];
 }
 
-let validator: ValidateFunction | undefined;
-function compiled(): ValidateFunction {
+/** ajv as exp uses it: every error, defaults filled in, strict about the schema itself. */
+export function newAjv(): Ajv2020 {
   // allowUnionTypes: the schema says "string or null" as type: [string, null] rather than with
   // anyOf, because ajv applies no defaults inside anyOf/oneOf.
-  validator ??= new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true }).compile(experimentSchema());
+  const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+  for (const keyword of ANNOTATIONS) ajv.addKeyword({ keyword, schemaType: ['string', 'array'] });
+  return ajv;
+}
+
+let validator: ValidateFunction | undefined;
+function compiled(): ValidateFunction {
+  // The schema of the loaded config: shorthands are expanded and `extends` merged by now.
+  validator ??= newAjv().compile(resolvedSchema());
   return validator;
 }
 
@@ -126,7 +134,10 @@ function fromAjv(e: ErrorObject, input: unknown): { path: Seg[]; message: string
     }
     case 'type': {
       const want = String(p.type).split(',').map((t) => TYPE_WORDS[t] ?? t).join(' or ');
-      return { path, message: `must be ${want}, not ${describe(value)}` };
+      // A map that a file may also write as a shorthand says so (the editor accepts those too).
+      const short = schemaAt(path)?.['x-shorthand']?.map((h) => String(h.value));
+      const also = short ? ` (or the shorthand ${short.slice(0, -1).join(', ')} or ${short[short.length - 1]})` : '';
+      return { path, message: `must be ${want}${also}, not ${describe(value)}` };
     }
     case 'enum': {
       const allowedValues = (p.allowedValues as unknown[]).map(String);

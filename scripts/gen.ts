@@ -49,6 +49,16 @@ function withFirst(node: Node, key: string, value: unknown): Node {
   return { [key]: value, ...rest };
 }
 
+/**
+ * A key's title: its path and type, e.g. "train.epochs (integer)". Editors head hovers with it,
+ * and the YAML language server names a map by it in "Incorrect type. Expected ..." messages.
+ */
+function titleOf(path: string, node: Node): string {
+  const short = node['x-shorthand'] as Node[] | undefined;
+  const type = node.$ref ? 'map' : short ? `map or ${short.map((h) => String(h.value)).join('/')}` : typeOf(node, {});
+  return `${path} (${type})`;
+}
+
 /** The schema with registry enums and key-path titles filled in (the rest as written). */
 export function fillSchema(schema: Node, registries: Map<string, Registry<unknown>>): Node {
   const fill = (node: Node, path: string): Node => {
@@ -73,7 +83,7 @@ export function fillSchema(schema: Node, registries: Map<string, Registry<unknow
     if (out.properties) {
       out.properties = Object.fromEntries(Object.entries(out.properties as Record<string, Node>).map(([k, p]) => {
         const key = path ? `${path}.${k}` : k;
-        return [k, withFirst(fill(p, key), 'title', key)];
+        return [k, withFirst(fill(p, key), 'title', titleOf(key, p))];
       }));
     }
     if (out.items) out.items = fill(out.items, `${path}[]`);
@@ -82,7 +92,7 @@ export function fillSchema(schema: Node, registries: Map<string, Registry<unknow
   };
   const out = fill(schema, '');
   if (out.$defs) {
-    out.$defs = Object.fromEntries(Object.entries(out.$defs as Record<string, Node>).map(([k, d]) => [k, withFirst(fill(d, k), 'title', k)]));
+    out.$defs = Object.fromEntries(Object.entries(out.$defs as Record<string, Node>).map(([k, d]) => [k, withFirst(fill(d, k), 'title', titleOf(k, d))]));
   }
   return out;
 }
@@ -203,6 +213,9 @@ export function renderDocs(filled: Node): string {
     '  ```',
     '',
     '  (`../../schemas/experiment.schema.json` one folder deeper, e.g. in `experiments/ablations/`.)',
+    '  The editor checks each file on its own against the schema, at the line:column `exp validate`',
+    '  reports; what needs more than one key or file (milestones increasing, `size` <= `resize`,',
+    '  level names in weights, exclusive keys, the merged `extends` chain) only `exp validate` checks.',
     '- Required: `name`, `data.format`, `data.train`; every other key has the default below.',
     '  `exp validate FILE...` reports every problem at once as `file:line:col  path  message`.',
     '- `extends: parent.yaml` (relative to the file) loads the parent first; chains may be any depth.',

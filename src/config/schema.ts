@@ -34,8 +34,9 @@ export interface Shorthand {
   means: Record<string, unknown>;
 }
 
-/** Keywords of the schema that are not JSON Schema's: annotations for exp and editors. */
-export const ANNOTATIONS = ['x-shorthand', 'x-registry', 'enumDescriptions'] as const;
+/** Keywords of the schema that are not JSON Schema's: annotations for exp and editors
+ *  (`enumDescriptions` and `patternErrorMessage` are the YAML language server's). */
+export const ANNOTATIONS = ['x-shorthand', 'x-registry', 'enumDescriptions', 'patternErrorMessage'] as const;
 
 export const SCHEMA_PATH = fileURLToPath(new URL('../../schemas/experiment.schema.json', import.meta.url));
 

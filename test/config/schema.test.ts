@@ -4,8 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { experimentSchema, validateConfig } from '../../src/config/index.ts';
 import { resolvedSchema } from '../../src/config/schema.ts';
+import { newAjv } from '../../src/config/validate.ts';
+import { expandShorthands, fillImplied } from '../../src/config/normalize.ts';
+import { parseYamlText } from '../../src/config/yaml.ts';
 import { renderAll, DOCS_FILE, ROOT } from '../../scripts/gen.ts';
 
 type Node = Record<string, any>;
@@ -62,4 +67,36 @@ test('the reference page documents every key, the registered names and the $sche
     assert.ok(docs.includes(`| \`${key}\` |`), key);
   }
   assert.match(docs, /### backbone\n\nFor `model\.backbone\.name`\.\n\n\| name \| description \|\n\|---\|---\|\n\| `tiny` \| four stride-2/);
+});
+
+test('the shipped schema applies exp\'s defaults: none sits inside anyOf/oneOf/if/then/else, and ajv on it fills in what exp does', () => {
+  const misplaced: string[] = [];
+  const walk = (node: unknown, path: string, inside: boolean): void => {
+    if (node === null || typeof node !== 'object') return;
+    for (const [k, v] of Object.entries(node as Node)) {
+      if (k === 'default' || k === 'enum' || k === 'x-shorthand') {
+        if (k === 'default' && inside) misplaced.push(path);
+        continue;
+      }
+      walk(v, `${path}/${k}`, inside || ['anyOf', 'oneOf', 'allOf', 'not', 'if', 'then', 'else'].includes(k));
+    }
+  };
+  walk(experimentSchema(), '#', false);
+  assert.deepEqual(misplaced, []);
+
+  // (strictRequired off: the shipped schema's `if: { required: [extends] }` names a key of the parent)
+  const shipped = newAjv({ strictRequired: false }).compile(experimentSchema());
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const files = ['experiments/quickstart.yaml', 'experiments/focal-hier.yaml',
+    ...['adameva', 'focal-hier', 'minimal', 'shorthand', 'chain/root'].map((f) => `test/fixtures/config/valid/${f}.yaml`)];
+  for (const f of files) {
+    const input = parseYamlText(readFileSync(join(root, f), 'utf8'), { file: f }).layer.value;
+    expandShorthands(input);
+    fillImplied(input);
+    const exp = validateConfig(input).config;
+    assert.ok(exp, f);
+    const copy = structuredClone(input);
+    assert.ok(shipped(copy), `${f}: ${JSON.stringify(shipped.errors)}`);
+    assert.deepEqual(copy, exp, f);
+  }
 });

@@ -7,7 +7,7 @@
 //   features.S.J.block.K.fc{1,2}     -> blocks.(S-1).J.se.conv_reduce / conv_expand
 //   features.8.{0,1}                 -> conv_head, bn2;  classifier.1 -> classifier
 // Stage 1 blocks (expand ratio 1) are [dw, se, project]; the others [expand, dw, se, project].
-import type { NameTable } from './types.ts';
+import type { WeightNames } from './weight-names.ts';
 
 const CONV_BN: Record<string, [string, string][]> = {
   // per block kind: K -> [conv name, bn name]
@@ -32,7 +32,7 @@ function fromTorchvision(m: string): string {
   return `${p}.${part === '0' ? pair[0] : pair[1]}`;
 }
 
-export const efficientnetNames: NameTable = {
+export const efficientnetWeights: WeightNames = {
   reference: 'timm efficientnet_b0 (also torchvision.models.efficientnet_b0)',
   head: ['classifier', 'classifier.1'],
   headLayer: 'classifier',

@@ -3,9 +3,9 @@
 // the same names. timm's port (`seresnext50_32x4d`) names the stem conv1/bn1 and the SE
 // se.fc1/fc2: mapped too, so its weights import; note that timm's stem max pool pads by 1 where
 // pretrainedmodels uses ceil_mode, so border activations differ slightly from timm's own model.
-import type { NameTable } from './types.ts';
+import type { WeightNames } from './weight-names.ts';
 
-export const seResnextNames: NameTable = {
+export const seResnextWeights: WeightNames = {
   reference: 'pretrainedmodels.se_resnext50_32x4d (also timm seresnext50_32x4d)',
   head: ['last_linear', 'fc'],
   headLayer: 'last_linear',

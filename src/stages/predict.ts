@@ -90,7 +90,7 @@ export const predictStage: StageKind<'predict', PredictParams> = {
         const best = r.metrics[`tta${p.default ?? Math.max(...p.tta)}`]?.[target] as { macro_f1: number; accuracy: number } | undefined;
         if (best) return { summary: `${target} macro-F1 ${best.macro_f1.toFixed(3)}, accuracy ${best.accuracy.toFixed(3)}` };
       }
-      return { summary: `${r.rows} rows${r.skipped ? `, ${r.skipped} bad images skipped` : ''}` };
+      return { summary: `${r.rows} rows${r.skipped ? `, ${r.skipped} bad image${r.skipped === 1 ? '' : 's'} skipped` : ''}` };
     } finally {
       model.dispose();
     }

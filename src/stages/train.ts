@@ -10,6 +10,7 @@ import type { OptimizerConfig } from '../model/optimizers.ts';
 import type { HistoryRow as LoopRow, ValMetrics, TrainState } from '../train/loop.ts';
 import type { HistoryRow } from '../runs/schemas.ts';
 import { need, trainCounts, type StageKind } from './context.ts';
+import { epochLine } from './progress.ts';
 
 export interface TrainParams {
   epochs: number;
@@ -202,14 +203,12 @@ export const trainStage: StageKind<'train', TrainParams> = {
       replicas: replicas.count,
       onStep: (s) => io.progress(
         `epoch ${s.epoch + 1}/${s.epochs}  step ${s.step}/${s.steps}  loss ${s.loss.toFixed(3)}  ` +
-          `${s.imagesPerSec.toFixed(1)} img/s  ETA ${fmtTime(s.eta)}`,
+          `${s.imagesPerSec.toFixed(1)} images/s  ETA ${fmtTime(s.eta)}`,
       ),
+      // each finished epoch's result stays on screen and in log.txt, whatever runs after it
       onEpoch: (row) => {
         ctx.record.appendHistory(toRecordRow(row, levelNames));
-        const v = row.val?.[levelNames[0]];
-        io.log(`epoch ${row.epoch + 1}: train loss ${row.train_loss.total.toFixed(3)}` +
-          (v ? `, val ${levelNames[0]} macro-F1 ${v.macro_f1?.toFixed(3)} acc ${v.accuracy?.toFixed(3)}` : '') +
-          `, ${row.images_per_s.toFixed(1)} img/s`);
+        io.log(epochLine(row, levelNames[0]));
       },
     }).finally(() => model.dispose());
     const best = result.state.best;

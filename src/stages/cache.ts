@@ -49,6 +49,7 @@ export const cacheStage: StageKind<'cache', CacheParams> = {
         onBadImage,
         onProgress: (q) => io.progress(cacheProgress(split, q)),
       });
+      for (const b of r.bad) ctx.badImages?.add(split, b);
       images += r.cached;
       written += r.written;
       bad += r.bad.length;

@@ -69,6 +69,7 @@ export const predictStage: StageKind<'predict', PredictParams> = {
         concurrency: c.data.loader.concurrency,
         decoder: resolveDecoder(c.data.loader.decoder),
         onBadImage: c.data.on_bad_image,
+        onSkip: (b) => ctx.badImages?.add(split, b),
         cache: ctx.imageCache ?? null,
         dtype: c.outputs.dtype,
         decode: decodeOf(c.decode, c.data.levels, trainCounts(need(ctx.train, 'the training split'))),

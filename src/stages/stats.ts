@@ -34,6 +34,7 @@ export const statsStage: StageKind<'stats', StatsParams> = {
       cacheDir: ctx.noCache || !d.cache.enabled ? null : d.cache.dir,
       imageCache: ctx.imageCache ?? null,
       onBadImage: d.on_bad_image,
+      onSkip: (b) => ctx.badImages?.add('train', b),
       onProgress: (done, n) => io.progress(`reading ${count(done, n, 'images')}`),
     });
     ctx.normalize = { mean: stats.mean, std: stats.std };

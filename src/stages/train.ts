@@ -9,6 +9,7 @@ import type { OptimizerPlan } from '../train/phases.ts';
 import type { OptimizerConfig } from '../model/optimizers.ts';
 import type { HistoryRow as LoopRow, ValMetrics, TrainState } from '../train/loop.ts';
 import type { HistoryRow } from '../runs/schemas.ts';
+import type { SkippedImage } from '../data/loader.ts';
 import { need, trainCounts, type StageKind } from './context.ts';
 import { epochLine } from './progress.ts';
 
@@ -153,6 +154,7 @@ export const trainStage: StageKind<'train', TrainParams> = {
       onBadImage: c.data.on_bad_image,
       cache: ctx.imageCache ?? null,
     };
+    const skipsOf = (split: 'train' | 'val') => (b: SkippedImage) => ctx.badImages?.add(split, b);
     const batchesOf = (loader: InstanceType<typeof BatchLoader>) => (async function* () {
       for await (const b of loader) yield { x: b.x, labels: b.labels, n: b.rows.length };
     })();
@@ -160,7 +162,7 @@ export const trainStage: StageKind<'train', TrainParams> = {
     const batchesFor = (epoch: number) => {
       const order = epochOrder(c.train.sampler, trainLabels, c.seed, epoch);
       const rows = Int32Array.from(order.subarray(0, Math.min(order.length, steps * batchSize)), (i) => trainSet.rows[i]);
-      return batchesOf(new BatchLoader(trainSet.index, { ...imageOpts, rows, batchSize, seed: c.seed, epoch, augment: c.augment }));
+      return batchesOf(new BatchLoader(trainSet.index, { ...imageOpts, rows, batchSize, seed: c.seed, epoch, augment: c.augment, onSkip: skipsOf('train') }));
     };
 
     const lossSpec = lossSpecOf(c);
@@ -169,7 +171,7 @@ export const trainStage: StageKind<'train', TrainParams> = {
     const evaluate = valSet && valSet.rows.length
       ? async (): Promise<ValMetrics> => {
           const accs = levels.map((l) => new MetricAccumulator(l.numClasses));
-          const loader = new BatchLoader(valSet.index, { ...imageOpts, rows: valSet.rows, batchSize, seed: c.seed, epoch: -1, augment: null });
+          const loader = new BatchLoader(valSet.index, { ...imageOpts, rows: valSet.rows, batchSize, seed: c.seed, epoch: -1, augment: null, onSkip: skipsOf('val') });
           const losses = await validate({
             model, levels, lossSpec, batches: batchesOf(loader),
             onLogits: (li, logits, labels, n) => {

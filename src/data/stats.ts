@@ -33,6 +33,8 @@ export interface StatsOptions {
   /** Read pixels through the resized-image cache when given. */
   imageCache?: ImageCache | null;
   onBadImage?: 'fail' | 'skip';
+  /** Told of each image left out under on_bad_image: skip (the run records them). */
+  onSkip?: (b: { row: number; file: string; reason: string; detail: string }) => void;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -136,6 +138,7 @@ export async function computeStats(index: DatasetIndex, rows: Int32Array, opts: 
             'the dataset statistics need every training image. Replace or remove it, or set data.on_bad_image: skip.',
         );
       }
+      opts.onSkip?.({ row: rows[i], file: index.files[rows[i]], reason: e.reason, detail: e.detail });
     }
     window.set(i, m);
     while (window.has(nextMerge)) {

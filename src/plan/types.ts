@@ -31,7 +31,7 @@ export interface Plan<S extends StageSpec = StageSpec> {
 /** What a stage executor may tell the terminal while it runs. */
 export interface StageIO {
   /**
-   * One line of progress under the task (e.g. "epoch 3/10 step 40/120 loss 2.31 71 img/s ETA 1m20s").
+   * One line of progress under the task (e.g. "epoch 3/10 step 40/120 loss 2.31 71 images/s ETA 1m20s").
    * Also where a long stage yields to Ctrl-C: once the run is interrupted, progress throws
    * InterruptedError, so a stage stops at its next report without checking a signal itself.
    */

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StageKind } from './context.ts';
-import { pct } from './index.ts';
+import { cacheProgress, cacheSummary } from './progress.ts';
 
 export interface CacheParams {
   resize: number;
@@ -35,21 +35,29 @@ export const cacheStage: StageKind<'cache', CacheParams> = {
     // the pixels, and a run's results must not depend on the flag.
     const dir = ctx.noCache ? mkdtempSync(join(tmpdir(), 'exp-nocache-')) : p.dir;
     if (ctx.noCache) process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    const parts = [ctx.train, ctx.val, ctx.test].filter((s) => s !== undefined);
+    const parts = (['train', 'val', 'test'] as const).flatMap((split) => (ctx[split] ? [{ split, set: ctx[split] }] : []));
+    const onBadImage = ctx.config.data.on_bad_image;
+    let images = 0;
     let written = 0;
-    let total = 0;
-    for (const s of parts) {
-      const r = await warmCache(s.index, p.resize, {
+    let bad = 0;
+    for (const { split, set } of parts) {
+      // under on_bad_image: fail, the first bad image fails this stage (a UserError naming it)
+      const r = await warmCache(set.index, p.resize, {
         dir,
-        rows: s.rows,
+        rows: set.rows,
         concurrency: ctx.config.data.loader.concurrency,
-        onProgress: (done, n) => io.progress(`resizing ${pct(done, n)}`),
+        onBadImage,
+        onProgress: (q) => io.progress(cacheProgress(split, q)),
       });
-      written += r.cached;
-      total += s.rows.length;
+      for (const b of r.bad) ctx.badImages?.add(split, b);
+      images += r.cached;
+      written += r.written;
+      bad += r.bad.length;
     }
     ctx.imageCache = new ImageCache(p.resize, { dir });
-    return { summary: `${written}/${total} images at ${p.resize} px${ctx.noCache ? ' (rebuilt: --no-cache)' : ''}` };
+    const summary = cacheSummary({ images, written, bad, resize: p.resize });
+    // cached: nothing had to be resized (a bad source has no entry, but nothing to write either)
+    return { cached: written === 0 && !ctx.noCache, summary: ctx.noCache ? `${summary} (rebuilt: --no-cache)` : summary };
   },
 
   // The cache stage resizes the training and the test images.

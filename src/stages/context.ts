@@ -7,6 +7,7 @@ import type { ImageCache } from '../data/cache.ts';
 import type { RunRecord } from '../runs/record.ts';
 import type { BackendName } from '../model/backend.ts';
 import type { StageIO, StageResult, StageSpec } from '../plan/types.ts';
+import type { BadImages } from './bad-images.ts';
 
 /**
  * One stage kind: src/stages/<kind>.ts exports one of these, and src/stages/kinds.ts lists it.
@@ -35,6 +36,12 @@ export interface StageContext {
   record: RunRecord;
   /** Aborted, with the signal's name as reason, when the run is interrupted. */
   signal: AbortSignal;
+  /**
+   * Where stages report images left out under data.on_bad_image: skip; the lifecycle writes them
+   * into run.json (data.bad_images) after each stage. Absent where the pipeline records no data
+   * (exp predict adds to a trained run whose data record stays as it was trained).
+   */
+  badImages?: BadImages;
 }
 
 /** A set of examples: an index and the rows of it that belong to the set. */

@@ -6,6 +6,7 @@ import type { ExperimentConfig } from '../config/types.gen.ts';
 import type { DatasetIndex } from '../data/types.ts';
 import { dataFingerprintOf, loadRunData } from '../runs/identity.ts';
 import { allRows, type StageKind } from './context.ts';
+import { indexProgress } from './progress.ts';
 
 export type IndexParams = Pick<ExperimentConfig['data'], 'format' | 'train' | 'test' | 'levels' | 'limit'> & {
   /**
@@ -14,8 +15,6 @@ export type IndexParams = Pick<ExperimentConfig['data'], 'format' | 'train' | 't
    */
   recordData: boolean;
 };
-
-export const pct = (done: number, total: number) => `${done}/${total} (${Math.floor((100 * done) / Math.max(1, total))} %)`;
 
 /** data.limit: a deterministic subset (the first N rows in id order) for smoke tests. */
 export function limitRows(index: DatasetIndex, limit: number | null): Int32Array {
@@ -41,7 +40,7 @@ export const indexStage: StageKind<'index', IndexParams> = {
   }],
 
   async execute(p, ctx, io) {
-    const { train, test } = await loadRunData(p, (split, q) => io.progress(`${split}: ${q.phase} ${pct(q.done, q.total)}`));
+    const { train, test } = await loadRunData(p, (split, q) => io.progress(indexProgress(split, q)));
     io.progress('fingerprinting the data');
     const fingerprint = await dataFingerprintOf({ train, test });
     ctx.train = { index: train, rows: limitRows(train, p.limit) };

@@ -6,7 +6,9 @@
 //   - success completes the run; an error fails it, naming the stage that was running;
 //   - SIGINT/SIGTERM/SIGHUP mark the run interrupted at once (runs/record.ts) and abort the run's
 //     signal: no further stage starts, the running one stops at its next step, and
-//     InterruptedError travels up to src/cli/main.ts, which returns 130/143/129.
+//     InterruptedError travels up to src/cli/main.ts, which returns 130/143/129;
+//   - images left out under data.on_bad_image: skip (ctx.badImages) are written into run.json
+//     (data.bad_images) after each stage, and before a failure or an interruption is recorded.
 // A run that had already ended (exp predict adds to a completed run) keeps its status; only its
 // stage records say what happened (see RunRecord.complete).
 import { InterruptedError } from '../errors.ts';
@@ -39,7 +41,10 @@ export async function runPipeline<C extends StageContext>(plan: Plan<Stage>, fie
         current = s;
         record.stageStarted(s.id);
       },
-      onStageEnd: (s, seconds, r) => record.stageFinished(s.id, { seconds, cached: !!r.cached }),
+      onStageEnd: (s, seconds, r) => {
+        ctx.badImages?.flush(record);
+        record.stageFinished(s.id, { seconds, cached: !!r.cached });
+      },
       onLog: (line) => record.log(line),
     });
     record.complete();
@@ -48,6 +53,11 @@ export async function runPipeline<C extends StageContext>(plan: Plan<Stage>, fie
     // Once interrupted, whatever a stage threw on its way out (a wrapped error, a closed file) is
     // the interruption.
     const err = controller.signal.aborted ? InterruptedError.of(controller.signal) : e;
+    try {
+      ctx.badImages?.flush(record); // what was left out before it ended
+    } catch {
+      // the failure is what must be recorded
+    }
     if (err instanceof InterruptedError) record.interrupt(err.signal);
     else record.fail(err, current?.id);
     throw err;

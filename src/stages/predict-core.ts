@@ -3,7 +3,7 @@
 // files so a 138k x 32k split never sits in memory; metrics accumulated on the way.
 import { join } from 'node:path';
 import { tf } from '../model/tf.ts';
-import { BatchLoader } from '../data/loader.ts';
+import { BatchLoader, type SkippedImage } from '../data/loader.ts';
 import type { Decoder } from '../data/jpeg.ts';
 import type { AugmentSpec, Normalize } from '../data/image.ts';
 import type { ImageCache } from '../data/cache.ts';
@@ -31,6 +31,8 @@ export interface PredictOptions {
   concurrency: number;
   decoder?: Decoder;
   onBadImage: 'fail' | 'skip';
+  /** Told of each image left out under on_bad_image: skip. */
+  onSkip?: (s: SkippedImage) => void;
   cache: ImageCache | null;
   dtype: NpyDtype;
   /**
@@ -113,6 +115,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
     concurrency: o.concurrency,
     decoder: o.decoder,
     onBadImage: o.onBadImage,
+    onSkip: o.onSkip,
     cache: o.cache,
   });
 

@@ -69,6 +69,7 @@ export const predictStage: StageKind<'predict', PredictParams> = {
         concurrency: c.data.loader.concurrency,
         decoder: resolveDecoder(c.data.loader.decoder),
         onBadImage: c.data.on_bad_image,
+        onSkip: (b) => ctx.badImages?.add(split, b),
         cache: ctx.imageCache ?? null,
         dtype: c.outputs.dtype,
         decode: decodeOf(c.decode, c.data.levels, trainCounts(need(ctx.train, 'the training split'))),
@@ -90,7 +91,7 @@ export const predictStage: StageKind<'predict', PredictParams> = {
         const best = r.metrics[`tta${p.default ?? Math.max(...p.tta)}`]?.[target] as { macro_f1: number; accuracy: number } | undefined;
         if (best) return { summary: `${target} macro-F1 ${best.macro_f1.toFixed(3)}, accuracy ${best.accuracy.toFixed(3)}` };
       }
-      return { summary: `${r.rows} rows${r.skipped ? `, ${r.skipped} bad images skipped` : ''}` };
+      return { summary: `${r.rows} rows${r.skipped ? `, ${r.skipped} bad image${r.skipped === 1 ? '' : 's'} skipped` : ''}` };
     } finally {
       model.dispose();
     }

@@ -16,6 +16,7 @@ import { readJsonIfExists, writeAtomic } from '../util/fs.ts';
 import type { RunContext } from './context.ts';
 import { compile } from './kinds.ts';
 import { runPipeline } from './lifecycle.ts';
+import { BadImages } from './bad-images.ts';
 
 export interface RunOptions {
   runsDir: string;
@@ -55,6 +56,7 @@ export async function runExperiment(loaded: LoadResult, config: ExperimentConfig
     backend: opts.backend,
     noCache: !!opts.noCache,
     resumeFrom: opts.resume?.checkpoint,
+    badImages: new BadImages(),
     normalize: typeof config.data.normalize === 'object' ? { mean: config.data.normalize.mean, std: config.data.normalize.std } : undefined,
   }, { quiet: opts.quiet });
   return record;

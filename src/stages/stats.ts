@@ -1,7 +1,7 @@
 // The `stats` stage kind: per-channel mean and std of the training images for
 // data.normalize: auto, cached across runs by the rows and the resize that produced them.
 import { need, type StageKind } from './context.ts';
-import { pct } from './index.ts';
+import { count } from './progress.ts';
 import { splitParams, trainingRows } from './split.ts';
 
 export interface StatsParams {
@@ -34,7 +34,8 @@ export const statsStage: StageKind<'stats', StatsParams> = {
       cacheDir: ctx.noCache || !d.cache.enabled ? null : d.cache.dir,
       imageCache: ctx.imageCache ?? null,
       onBadImage: d.on_bad_image,
-      onProgress: (done, n) => io.progress(`reading ${pct(done, n)}`),
+      onSkip: (b) => ctx.badImages?.add('train', b),
+      onProgress: (done, n) => io.progress(`reading ${count(done, n, 'images')}`),
     });
     ctx.normalize = { mean: stats.mean, std: stats.std };
     ctx.record.update({ normalize: { mean: stats.mean, std: stats.std, images: stats.images, cached: stats.cached } });

@@ -9,7 +9,9 @@ import type { OptimizerPlan } from '../train/phases.ts';
 import type { OptimizerConfig } from '../model/optimizers.ts';
 import type { HistoryRow as LoopRow, ValMetrics, TrainState } from '../train/loop.ts';
 import type { HistoryRow } from '../runs/schemas.ts';
+import type { SkippedImage } from '../data/loader.ts';
 import { need, trainCounts, type StageKind } from './context.ts';
+import { epochLine } from './progress.ts';
 
 export interface TrainParams {
   epochs: number;
@@ -152,6 +154,7 @@ export const trainStage: StageKind<'train', TrainParams> = {
       onBadImage: c.data.on_bad_image,
       cache: ctx.imageCache ?? null,
     };
+    const skipsOf = (split: 'train' | 'val') => (b: SkippedImage) => ctx.badImages?.add(split, b);
     const batchesOf = (loader: InstanceType<typeof BatchLoader>) => (async function* () {
       for await (const b of loader) yield { x: b.x, labels: b.labels, n: b.rows.length };
     })();
@@ -159,7 +162,7 @@ export const trainStage: StageKind<'train', TrainParams> = {
     const batchesFor = (epoch: number) => {
       const order = epochOrder(c.train.sampler, trainLabels, c.seed, epoch);
       const rows = Int32Array.from(order.subarray(0, Math.min(order.length, steps * batchSize)), (i) => trainSet.rows[i]);
-      return batchesOf(new BatchLoader(trainSet.index, { ...imageOpts, rows, batchSize, seed: c.seed, epoch, augment: c.augment }));
+      return batchesOf(new BatchLoader(trainSet.index, { ...imageOpts, rows, batchSize, seed: c.seed, epoch, augment: c.augment, onSkip: skipsOf('train') }));
     };
 
     const lossSpec = lossSpecOf(c);
@@ -168,7 +171,7 @@ export const trainStage: StageKind<'train', TrainParams> = {
     const evaluate = valSet && valSet.rows.length
       ? async (): Promise<ValMetrics> => {
           const accs = levels.map((l) => new MetricAccumulator(l.numClasses));
-          const loader = new BatchLoader(valSet.index, { ...imageOpts, rows: valSet.rows, batchSize, seed: c.seed, epoch: -1, augment: null });
+          const loader = new BatchLoader(valSet.index, { ...imageOpts, rows: valSet.rows, batchSize, seed: c.seed, epoch: -1, augment: null, onSkip: skipsOf('val') });
           const losses = await validate({
             model, levels, lossSpec, batches: batchesOf(loader),
             onLogits: (li, logits, labels, n) => {
@@ -202,14 +205,12 @@ export const trainStage: StageKind<'train', TrainParams> = {
       replicas: replicas.count,
       onStep: (s) => io.progress(
         `epoch ${s.epoch + 1}/${s.epochs}  step ${s.step}/${s.steps}  loss ${s.loss.toFixed(3)}  ` +
-          `${s.imagesPerSec.toFixed(1)} img/s  ETA ${fmtTime(s.eta)}`,
+          `${s.imagesPerSec.toFixed(1)} images/s  ETA ${fmtTime(s.eta)}`,
       ),
+      // each finished epoch's result stays on screen and in log.txt, whatever runs after it
       onEpoch: (row) => {
         ctx.record.appendHistory(toRecordRow(row, levelNames));
-        const v = row.val?.[levelNames[0]];
-        io.log(`epoch ${row.epoch + 1}: train loss ${row.train_loss.total.toFixed(3)}` +
-          (v ? `, val ${levelNames[0]} macro-F1 ${v.macro_f1?.toFixed(3)} acc ${v.accuracy?.toFixed(3)}` : '') +
-          `, ${row.images_per_s.toFixed(1)} img/s`);
+        io.log(epochLine(row, levelNames[0]));
       },
     }).finally(() => model.dispose());
     const best = result.state.best;

@@ -13,8 +13,8 @@ import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { COMMANDS } from '../src/cli/commands.ts';
-import { compareRuns } from '../src/cli/commands/compare.ts';
-import { makeRun, synthPredictions } from '../test/runs/compare-fixture.ts';
+import { compareRuns } from '../src/runs/compare/load.ts';
+import { makeRun, synthPredictions } from '../test/runs/compare/fixture.ts';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

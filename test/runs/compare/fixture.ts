@@ -2,11 +2,11 @@
 // RunRecord (so they validate against the run-record schemas under EXP_TEST=1) with .npy
 // predictions from NpyWriter. Two levels: species (the target) and genus = species / 2.
 import { stringify } from 'yaml';
-import { writeNpy } from '../../src/eval/npy.ts';
-import { macroF1FromCounts } from '../../src/eval/metrics.ts';
-import { createRun } from '../../src/runs/record.ts';
-import type { HistoryRow, SweepInfo } from '../../src/runs/schemas.ts';
-import { Rng } from '../../src/util/rng.ts';
+import { writeNpy } from '../../../src/eval/npy.ts';
+import { macroF1FromCounts } from '../../../src/eval/metrics.ts';
+import { createRun } from '../../../src/runs/record.ts';
+import type { HistoryRow, SweepInfo } from '../../../src/runs/schemas.ts';
+import { Rng } from '../../../src/util/rng.ts';
 
 export interface FixtureSpec {
   name: string;

@@ -7,9 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareRuns } from '../../src/cli/commands/compare.ts';
-import { renderHtml } from '../../src/runs/compare-html.ts';
-import { makeRun, synthPredictions } from './compare-fixture.ts';
+import { compareRuns } from '../../../src/runs/compare/load.ts';
+import { renderHtml } from '../../../src/runs/compare/html.ts';
+import { makeRun, synthPredictions } from './fixture.ts';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 const CLASSES = Array.from({ length: 10 }, (_x, i) => `sp${i}`);
@@ -34,10 +34,10 @@ test('the page is self-contained and escapes what runs are named', async (t) => 
   assert.doesNotMatch(html, /https?:\/\/(?!www\.w3\.org\/2000\/svg)/, 'no network addresses besides the SVG namespace');
   assert.equal(html.match(/<\/script>/g)!.length, 2, 'a run name cannot close the data script');
   assert.match(html, /&lt;\/script&gt;&lt;b&gt;x&lt;\/b&gt;/);
-  for (const section of ['config diff', 'metrics: val / species', 'paired significance', 'learning curves']) assert.ok(html.includes(section), section);
+  for (const section of ['config diff', 'metrics: val / species', 'per run vs its same-seed baseline', 'learning curves']) assert.ok(html.includes(section), section);
 });
 
-test('headless Chromium draws both charts with one line per run', async (t) => {
+test('headless Chromium draws every chart with one line per run', async (t) => {
   if (!CHROMIUM) {
     t.skip('chromium is not installed (apt-get install -y chromium); the chart check needs a browser');
     return;
@@ -53,7 +53,7 @@ test('headless Chromium draws both charts with one line per run', async (t) => {
   const dom = r.stdout;
   assert.match(dom, /<html[^>]*data-rendered="true"/, 'the script finished drawing');
   const charts = dom.match(/<svg class="chart"[^>]*>[\s\S]*?<\/svg>/g) ?? [];
-  assert.equal(charts.length, 2);
+  assert.equal(charts.length, 2 * 2 + 1, 'macro-F1 and loss for each of the 2 levels, and the learning rate');
   for (const chart of charts) {
     assert.match(chart, /data-rendered="true"/);
     const paths = chart.match(/<path [^>]*class="series"[^>]*>/g) ?? [];

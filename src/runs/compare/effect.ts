@@ -171,6 +171,9 @@ export function seedEffect(input: EffectInput, opts: EffectOptions = {}): SeedEf
   if (seedVar === null) {
     verdict = 'seed variance unknown';
     text = `seed variance unknown: one seed per point, so the interval covers the validation examples only${R ? ` ([${f3(lo)}, ${f3(hi)}])` : ''}; run more seeds (--sweep seed=1,2,3)`;
+  } else if (deltas.every((d) => d === 0) && lo === 0 && hi === 0) {
+    verdict = 'no effect';
+    text = 'no effect: the paired runs score exactly the same (are they the same runs?)';
   } else if (lo > 0) {
     verdict = 'better';
     text = 'better';
@@ -189,9 +192,7 @@ export function seedEffect(input: EffectInput, opts: EffectOptions = {}): SeedEf
     const resolveNoEffect = size < minEffect / 2;
     const target = resolveNoEffect ? minEffect - size : size;
     const goal = resolveNoEffect ? `tell whether it is within ±${minEffect} (no effect)` : 'resolve an effect of this size';
-    if (size === 0 && seedVar === 0) {
-      text = `cannot tell with ${S} ${unit}: the runs do not differ at all (are they the same run?)`;
-    } else if (k * Math.sqrt(exVar) >= target) {
+    if (k * Math.sqrt(exVar) >= target) {
       examplesFactor = Math.ceil((k * k * exVar) / (target * target));
       text = `cannot tell with ${S} ${unit}: more seeds alone would not ${goal}: the validation set${input.examples ? ` (${input.examples} examples)` : ''} is too small; about ${examplesFactor}x more validation examples (and more seeds) would`;
     } else {

@@ -31,6 +31,8 @@ export interface FixtureSpec {
   fingerprint?: string;
   now?: Date;
   kind?: 'train' | 'ensemble';
+  /** An ensemble's member run ids (weights equal); its config is then an ensemble's, as exp ensemble writes it. */
+  members?: string[];
 }
 
 export const BASE_CONFIG = {
@@ -90,13 +92,18 @@ function topRows(pred: number[], C: number): Int32Array {
 
 /** Writes one run record under runsDir and returns its directory. */
 export async function makeRun(runsDir: string, spec: FixtureSpec): Promise<string> {
-  const config = merge(BASE_CONFIG, { name: spec.name, ...(spec.config ?? {}) });
+  const members = spec.kind === 'ensemble' ? (spec.members ?? ['20260101-000000-member-abcdef']) : null;
+  const weights = members?.map(() => 1 / members.length) ?? [];
+  const config = members
+    ? { kind: 'ensemble', method: 'logits', weights, optimize: null, splits: ['val'], tta: null, data: { levels: ['species', 'genus'] }, members: members.map((id, i) => ({ id, identity: 'e'.repeat(64), weight: weights[i] })) }
+    : merge(BASE_CONFIG, { name: spec.name, ...(spec.config ?? {}) });
   const text = stringify(config);
   const record = await createRun({
     runsDir, name: spec.name, kind: spec.kind ?? 'train', experimentText: spec.kind === 'ensemble' ? null : text, experimentPath: null,
     resolvedConfigYaml: text, configHash: 'c'.repeat(64), seed: spec.seed ?? 1, sweep: spec.sweep ?? null,
-    members: spec.kind === 'ensemble' ? [{ id: '20260101-000000-member-abcdef', identity: 'e'.repeat(64), weight: 1 }] : null, argv: ['run', 'x.yaml'], cwdForGit: runsDir, now: spec.now,
+    members: members ? members.map((id, i) => ({ id, identity: 'e'.repeat(64), weight: weights[i] })) : null, argv: ['run', 'x.yaml'], cwdForGit: runsDir, now: spec.now,
   });
+  if (members) record.update({ ensemble: { method: 'logits', weights, optimized: null } });
   const C = spec.classes.length;
   const genusClasses = Array.from({ length: Math.ceil(C / 2) }, (_x, g) => `g${g}`);
   record.setData({ fingerprint: spec.fingerprint ?? 'f'.repeat(64), counts: { train: 100, val: spec.ids.length }, classes: { species: C, genus: genusClasses.length } });

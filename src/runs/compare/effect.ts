@@ -199,8 +199,8 @@ export function seedEffect(input: EffectInput, opts: EffectOptions = {}): SeedEf
       const m = seedsToResolve(target, seedVar, exVar, { confidence: conf, power });
       seedsNeeded = m === null ? null : Math.max(m, S + 1);
       text = seedsNeeded === null
-        ? `cannot tell with ${S} ${unit}: even 1000 seeds would not ${goal}`
-        : `cannot tell with ${S} ${unit}: about ${seedsNeeded} seeds would ${goal}`;
+        ? `cannot tell with ${S} ${unit}: even 1000 ${unit} would not ${goal}`
+        : `cannot tell with ${S} ${unit}: about ${seedsNeeded} ${unit} would ${goal}`;
     }
   }
   return {

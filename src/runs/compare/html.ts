@@ -250,7 +250,9 @@ export function renderHtml(report: CompareReport, opts: { generated?: string } =
   if (report.headline.length) {
     const head = pick('headline')[0];
     body.push(`<section id="answer"><h2>${esc(head.title)}</h2>${report.headline.map(answerHtml).join('\n')}`);
-    if (head.notes.length) body.push('<ul class="notes">' + head.notes.map((n) => `<li>${coloured(n)}</li>`).join('') + '</ul>');
+    // the t cross-check is among each answer's facts already
+    const notes = head.notes.filter((n) => !/: paired t-interval over the/.test(n));
+    if (notes.length) body.push('<ul class="notes">' + notes.map((n) => `<li>${coloured(n)}</li>`).join('') + '</ul>');
     body.push('<details open><summary>what the words mean</summary><dl class="words">' + report.definitions.map((d) => `<dt>${esc(d.term)}</dt><dd>${esc(d.meaning)}</dd>`).join('') + '</dl></details></section>');
   }
   for (const s of pick('runs', 'config', 'ensembles')) body.push(tableHtml(s));

@@ -1,6 +1,7 @@
 // Real run records for the compare tests and bench/compare.ts: written through createRun and
 // RunRecord (so they validate against the run-record schemas under EXP_TEST=1) with .npy
 // predictions from NpyWriter. Two levels: species (the target) and genus = species / 2.
+import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { writeNpy } from '../../../src/eval/npy.ts';
 import { macroF1FromCounts } from '../../../src/eval/metrics.ts';
@@ -130,12 +131,18 @@ export async function makeRun(runsDir: string, spec: FixtureSpec): Promise<strin
       p.forEach((c, i) => (scores[i * n + c] = 1));
       await writeNpy(`${dir}/${level}.npy`, scores, { dtype: 'float32', cols: n });
     }
+    // per_class.json as predict writes it (only the class ids and names matter to compare)
+    writeFileSync(`${dir}/per_class.json`, JSON.stringify({
+      species: { classes: spec.classes, names: spec.classes.map((c) => `Species ${c}`), f1: [], precision: [], recall: [], support: [] },
+      genus: { classes: genusClasses, names: genusClasses.map((g) => `Genus ${g}`), f1: [], precision: [], recall: [], support: [] },
+    }));
     record.writePredictionIndex({
       split: 'val', ids: spec.ids, labels: { species: spec.labels, genus: genus(spec.labels) }, classes: { species: [...spec.classes], genus: genusClasses },
       tta, reduce: 'logits', dtype: 'float32', scores: 'logits', rows: spec.ids.length, levels: ['species', 'genus'],
     });
     record.addPredictions({ split: 'val', tta, reduce: 'logits', default: ti === ttas.length - 1 });
-    record.writeMetrics({ val: { [`tta${tta}`]: { species: levelMetrics(spec.labels, pred, C), genus: levelMetrics(genus(spec.labels), genus(pred), genusClasses.length) } } });
+    // genus predictions are species / 2 here, so they always agree with the label tree
+    record.writeMetrics({ val: { [`tta${tta}`]: { species: levelMetrics(spec.labels, pred, C), genus: levelMetrics(genus(spec.labels), genus(pred), genusClasses.length), hierarchy_consistency: 1 } } });
   }
   const status = spec.status ?? 'completed';
   if (status === 'completed') record.complete();

@@ -61,12 +61,13 @@ export interface Partner {
 export function partners(runs: CompareRun[]): (Partner | null)[] {
   const base = runs[0];
   const baseCfg = base?.config ? withoutSeed(base.config) : null;
-  const isBaseCfg = (r: CompareRun) => baseCfg !== null && r.kind === base.kind && r.config !== null && withoutSeed(r.config) === baseCfg;
+  // which runs have the baseline's config, computed once (200 runs compare in well under a second)
+  const isBase = runs.map((r) => baseCfg !== null && r.kind === base.kind && r.config !== null && withoutSeed(r.config) === baseCfg);
   return runs.map((r, i) => {
     if (i === 0) return null;
-    if (isBaseCfg(r)) return { vs: 0, relation: r.seed === base.seed ? 'same config' : 'same config, other seed' };
+    if (isBase[i]) return { vs: 0, relation: r.seed === base.seed ? 'same config' : 'same config, other seed' };
     if (r.seed === null || r.kind !== base.kind) return { vs: 0, relation: 'variant' };
-    const j = runs.findIndex((x, k) => k !== i && isBaseCfg(x) && x.seed === r.seed);
+    const j = runs.findIndex((x, k) => k !== i && isBase[k] && x.seed === r.seed);
     if (j >= 0) return { vs: j, relation: 'variant' };
     return { vs: 0, relation: 'variant', note: r.seed !== base.seed ? `no run with the baseline's config and seed ${r.seed}: paired with the baseline (seed ${base.seed}), so the difference mixes the change with seed noise` : undefined };
   });
@@ -192,7 +193,8 @@ function families(runs: CompareRun[], baseline: number): Family[] {
       const prev = byPoint.get(k);
       if (prev === undefined || runs[i].status === 'completed' || runs[prev].status !== 'completed') byPoint.set(k, i);
     }
-    f.members = f.members.filter((i) => [...byPoint.values()].includes(i) || i === baseline);
+    const kept = new Set(byPoint.values());
+    f.members = f.members.filter((i) => kept.has(i) || i === baseline);
   }
   return out.sort((a, b) => Number(b.members.includes(baseline)) - Number(a.members.includes(baseline)));
 }
@@ -211,17 +213,19 @@ export function studies(runs: CompareRun[], baseline = 0): Study[] {
     const base = f.members.includes(baseline) ? baseline : ordered[0];
     for (const key of studyKeys) {
       const b = f.point(base)[key];
-      const values: unknown[] = [];
-      for (const i of ordered) {
-        const v = f.point(i)[key];
-        if (!values.some((x) => sameValue(x, v))) values.push(v);
-      }
-      const rest = (i: number) => stableStringify(Object.fromEntries(Object.entries(f.point(i)).filter(([k]) => k !== key)));
-      for (const value of values.filter((v) => !sameValue(v, b))) {
+      // each run's value of the key and of everything else it sweeps, as strings, once
+      const valOf = new Map(ordered.map((i) => [i, stableStringify(f.point(i)[key] ?? null)]));
+      const restOf = new Map(ordered.map((i) => [i, stableStringify(Object.fromEntries(Object.entries(f.point(i)).filter(([k]) => k !== key)))]));
+      const bKey = stableStringify(b ?? null);
+      const atBase = new Map<string, number>();
+      for (const i of ordered) if (valOf.get(i) === bKey && !atBase.has(restOf.get(i)!)) atBase.set(restOf.get(i)!, i);
+      const values: { key: string; value: unknown }[] = [];
+      for (const i of ordered) if (!values.some((v) => v.key === valOf.get(i))) values.push({ key: valOf.get(i)!, value: f.point(i)[key] });
+      for (const { key: vKey, value } of values.filter((v) => v.key !== bKey)) {
         const pairs: StudyPair[] = [];
         const unpaired: string[] = [];
-        for (const i of ordered.filter((x) => sameValue(f.point(x)[key], value))) {
-          const j = ordered.find((x) => sameValue(f.point(x)[key], b) && rest(x) === rest(i));
+        for (const i of ordered.filter((x) => valOf.get(x) === vKey)) {
+          const j = atBase.get(restOf.get(i)!);
           const name = runs[i].label;
           if (j === undefined) unpaired.push(`${name}: no run with ${short[key]}=${valueText(b)} and the same other values`);
           else if (runs[i].status !== 'completed' || runs[j].status !== 'completed') {

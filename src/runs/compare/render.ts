@@ -63,6 +63,9 @@ function headlineSection(h: Headline[], report: CompareReport): Section {
     ]);
     const per = x.pairs.map((p) => `${p.seed}: ${p.delta === null ? 'n/a' : signed(p.delta)}`).join(', ');
     s.notes.push(`${x.title}, per ${x.others.length ? 'pair' : 'seed'}: ${per}${x.others.length ? ` (averaged over ${x.others.join(', ')})` : ''}`);
+    if (e.seed_se !== null || e.example_se !== null) {
+      s.notes.push(`${x.title}: standard error of the effect from the seeds ${e.seed_se === null ? 'unknown' : e.seed_se.toFixed(4)}, from the validation examples all pairs share ${e.example_se === null ? 'not counted (predictions not read)' : e.example_se.toFixed(4)}`);
+    }
     if (e.t_check) s.notes.push(`${x.title}: paired t-interval over the ${e.pairs} per-seed effects alone (cross-check): [${signed(e.t_check.lo, 3)}, ${signed(e.t_check.hi, 3)}]`);
     if (x.hierarchy) s.notes.push(`${x.title}: hierarchy consistency ${x.hierarchy.baseline.toFixed(4)} → ${x.hierarchy.variant.toFixed(4)} (${signed(x.hierarchy.delta)}, mean over pairs)`);
     for (const u of x.unpaired) s.notes.push(`${x.title}: not paired: ${u}`);

@@ -70,11 +70,20 @@ export function studentTCdf(x: number, df: number): number {
   return x >= 0 ? 1 - tail : tail;
 }
 
-/** The p-quantile of Student's t with `df` degrees of freedom, by bisection on the CDF. */
+const quantiles = new Map<string, number>();
+
+/** The p-quantile of Student's t with `df` degrees of freedom, by bisection on the CDF (memoised: seedsToResolve asks for hundreds). */
 export function studentTQuantile(p: number, df: number): number {
   if (!(p > 0 && p < 1)) throw new RangeError(`quantile level must be in (0, 1), got ${p}`);
   if (p === 0.5) return 0;
   if (p < 0.5) return -studentTQuantile(1 - p, df);
+  const key = `${p}|${df}`;
+  let q = quantiles.get(key);
+  if (q === undefined) quantiles.set(key, (q = bisectQuantile(p, df)));
+  return q;
+}
+
+function bisectQuantile(p: number, df: number): number {
   let lo = 0;
   let hi = 1;
   while (studentTCdf(hi, df) < p) hi *= 2;

@@ -239,6 +239,8 @@ export function analyse(runs: CompareRun[], input: PredictionInput | null, opts:
     h.baseline_spread = sd(baseRuns.map((i) => value(i)!));
     const hc = usable.map(({ p }) => [hierarchyConsistency(runs[p.baseline]), hierarchyConsistency(runs[p.variant])]).filter((x): x is [number, number] => x[0] !== null && x[1] !== null);
     if (hc.length) h.hierarchy = { baseline: meanOf(hc.map((x) => x[0])), variant: meanOf(hc.map((x) => x[1])), delta: meanOf(hc.map((x) => x[1] - x[0])) };
+    const mixedTta = usable.filter(({ p }) => input && input.sets.tta[p.baseline] !== input.sets.tta[p.variant]).length;
+    if (withPreds && mixedTta) notes.push(`${title}: in ${mixedTta} pair(s) the two runs' predictions are at different TTA counts, so their effect includes the TTA difference`);
     if (!withPreds) notes.push(`${title}: the effect is from metrics.json over seeds only (no shared validation predictions for every pair), so the interval leaves out the validation examples`);
     const gis = new Set(usable.map(({ p }) => of[p.variant]));
     if (withPreds && gis.size === 1) {

@@ -49,15 +49,17 @@ function headlineSection(h: Headline[], report: CompareReport): Section {
     rows: [],
     notes: [],
   };
+  // with several sweeps the same key can appear in each: name the sweep in the row
+  const name = (x: Headline) => (sweeps.length > 1 ? `${x.title} (${x.sweep ?? 'by config'})` : x.title);
   for (const x of h) {
     const e = x.effect;
     if (!e) {
-      s.rows.push([x.title, '', '', '', '', '', '', `not comparable: ${x.reason ?? 'no pairs'}`]);
+      s.rows.push([name(x), '', '', '', '', '', '', `not comparable: ${x.reason ?? 'no pairs'}`]);
       continue;
     }
     const unit = x.others.length ? 'pairs' : 'seeds';
     s.rows.push([
-      x.title, signed(e.effect, 4), e.seed_spread === null && e.lo === e.hi ? '' : `[${signed(e.lo, 3)}, ${signed(e.hi, 3)}]${e.seed_spread === null ? ' (examples only)' : ''}`,
+      name(x), signed(e.effect, 4), e.seed_spread === null && e.lo === e.hi ? '' : `[${signed(e.lo, 3)}, ${signed(e.hi, 3)}]${e.seed_spread === null ? ' (examples only)' : ''}`,
       e.p_better === null ? '' : e.p_better.toFixed(2), e.seed_spread === null ? 'unknown' : `±${e.seed_spread.toFixed(4)}`,
       x.baseline_spread === null ? '' : `±${x.baseline_spread.toFixed(4)}`, `${e.wins} of ${plural(e.pairs, unit.slice(0, -1))}`, e.text,
     ]);
@@ -244,7 +246,7 @@ const ANSI = { pos: '\x1b[32m', neg: '\x1b[31m', mid: '\x1b[33m', off: '\x1b[0m'
 
 /** Terminal colour of a cell: green / red by the sign of a leading signed number or a verdict word. */
 function tone(cell: string): keyof typeof ANSI | null {
-  if (/^(better|beyond example noise)/.test(cell)) return 'pos';
+  if (/^better/.test(cell)) return 'pos';
   if (/^worse/.test(cell)) return 'neg';
   if (/^(cannot tell|seed variance unknown|no effect)/.test(cell)) return 'mid';
   const iv = /^\[([+−±])[\d.]+, ([+−±])/.exec(cell);

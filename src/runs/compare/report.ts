@@ -45,7 +45,7 @@ export interface CompareReport {
 export function definitions(minEffect: number): { term: string; meaning: string }[] {
   return [
     { term: 'effect', meaning: 'the mean over seed pairs of variant minus baseline, each pair two runs that differ only in the key under study (same seed, same validation split)' },
-    { term: '95 % interval', meaning: 'where the true effect lies, allowing for both the training seeds (Student-t on the per-seed effects) and the validation examples (bootstrap over the shared examples)' },
+    { term: '95 % interval', meaning: 'where the true effect lies, allowing for both the training seeds (Student-t on the per-seed effects) and the validation examples (a bootstrap over the examples all pairs share, counting the part of their noise common to the pairs; the rest differs by seed and is in the seed spread)' },
     { term: 'P(better)', meaning: 'the probability that the variant\'s mean effect over seeds is above 0, given these runs' },
     { term: 'seed spread', meaning: 'the standard deviation of the per-seed effects: what changing only the seed does to the effect; the baseline runs\' own spread across seeds is beside it' },
     { term: 'better / worse', meaning: 'the 95 % interval lies entirely above / below 0' },

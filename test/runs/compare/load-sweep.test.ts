@@ -116,6 +116,11 @@ test('the headline comes first in every format, with the words defined', async (
   assert.match(table.split('\n')[3], /^color_jitter on vs off\s+\+0\.\d{4}\s+\[\+0\.\d{3}, \+0\.\d{3}\]\s+\d\.\d\d\s+±0\.\d{4}\s+±0\.\d{4}\s+3 of 3 seeds\s+better$/);
   assert.match(table, /\nwhat the words mean\n {2}effect: /);
   assert.match(table, /cannot tell with N seeds: the interval holds 0/);
+  assert.doesNotMatch(table, /\x1b\[/, 'no colour codes unless asked (a terminal)');
+  const coloured = render(r, 'table', { color: true }).split('\n')[3];
+  assert.match(coloured, /\x1b\[32m\+0\.\d{4}\x1b\[0m/, 'a positive effect in green');
+  assert.match(coloured, /\x1b\[32m\[\+0\.\d{3}, \+0\.\d{3}\]\x1b\[0m/, 'an interval above 0 in green');
+  assert.match(coloured, /\x1b\[32mbetter\x1b\[0m$/);
   const md = render(r, 'md');
   assert.match(md.split('\n### ')[1], /^answer: /);
   assert.match(md, /\| color_jitter on vs off \| \+0\.\d{4} \| \[\+0\.\d{3}, \+0\.\d{3}\] \|/);

@@ -85,20 +85,24 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'compare',
-    usage: '<run>... [options]',
-    summary: 'config diff, metric deltas, paired significance and learning curves of runs',
+    usage: '<run>... [options] | --sweep ID',
+    summary: 'did it help? the effect across seeds first, then config diff, metrics, paired tests and curves',
     description:
-      'Compares runs with a baseline (--baseline, else the first): config keys that differ, metrics per\n' +
-      'split, level and TTA count as deltas, paired bootstrap CIs and McNemar on shared validation\n' +
-      'examples (aligned by id), and learning curves. Quoted globs ("runs/*") work.',
-    example: 'exp compare "runs/*focal*" --html compare.html',
-    minArgs: 1,
+      'Answers first: for each swept key, the effect on val macro-F1 paired by seed, with a 95 % interval\n' +
+      'over both training seeds and validation examples, P(better) and a verdict. Then the config diff,\n' +
+      'metrics per split, level and TTA count, each run against its same-seed baseline (paired bootstrap\n' +
+      'and McNemar on shared validation examples, aligned by id), and learning curves. Runs may be\n' +
+      'directories, ids or id prefixes, quoted globs ("runs/*"), or every run of a sweep (--sweep).',
+    example: 'exp compare --sweep sw-2290 --html compare.html',
+    minArgs: 0,
     options: {
+      sweep: { type: 'string', help: 'every run of this sweep (an id or a unique prefix)', valueName: 'ID' },
       baseline: { type: 'string', help: 'the run others are measured against (default: the first)', valueName: 'RUN' },
       format: { type: 'string', help: 'table|md|json|csv (default table)', valueName: 'FMT' },
       html: { type: 'string', help: 'also write a self-contained HTML page with charts', valueName: 'FILE' },
       split: { type: 'string', help: 'metrics of this split only; significance split (default val)', valueName: 'SPLIT' },
       level: { type: 'string', help: 'level for metrics, significance and curves (default: the target)', valueName: 'LEVEL' },
+      'min-effect': { type: 'string', help: 'effects within +-X macro-F1 count as "no effect" (default 0.01)', valueName: 'X' },
       'runs-dir': runsDir,
     },
     load: () => import('./commands/compare.ts'),
@@ -184,11 +188,11 @@ export const COMMANDS: CommandSpec[] = [
   },
   {
     name: 'ls',
-    usage: '[--runs-dir runs]',
-    summary: 'list runs: id, name, status, species macro-F1, backend, git SHA, duration',
+    usage: '[--runs-dir runs] [--sweep ID]',
+    summary: 'list runs: id, name, status, val macro-F1 (level, TTA), backend, git SHA, duration, swept values',
     example: 'exp ls --runs-dir runs',
     minArgs: 0,
-    options: { 'runs-dir': runsDir, sweep: { type: 'string', help: 'only runs of this sweep', valueName: 'ID' }, json: { type: 'boolean', help: 'print JSON' } },
+    options: { 'runs-dir': runsDir, sweep: { type: 'string', help: 'only runs of this sweep (an id or a unique prefix)', valueName: 'ID' }, json: { type: 'boolean', help: 'print JSON' } },
     load: () => import('./commands/ls.ts'),
   },
   {

@@ -196,7 +196,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
       metrics[`tta${n}`] = m;
       writeJsonAtomic(join(o.dirFor(n), 'per_class.json'), Object.fromEntries(levels.map((l, li) => {
         const pc = out.acc[li].perClass();
-        return [l, { classes: index.levels[li].ids, f1: [...pc.f1], precision: [...pc.precision], recall: [...pc.recall], support: [...pc.support] }];
+        return [l, { classes: index.levels[li].ids, names: index.levels[li].names, f1: [...pc.f1], precision: [...pc.precision], recall: [...pc.recall], support: [...pc.support] }];
       })));
     }
   }

@@ -1,4 +1,4 @@
-// exp compare over real run records (createRun + NpyWriter, see compare-fixture.ts): every
+// exp compare over real run records (createRun + NpyWriter, see fixture.ts): every
 // format, quoted globs, --baseline, failed/interrupted/running runs, pairing through the files with
 // shuffled rows, the not-comparable and error cases, and the command line itself.
 import { test, before, after } from 'node:test';
@@ -7,10 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareRuns } from '../../src/cli/commands/compare.ts';
-import { render } from '../../src/runs/compare-render.ts';
-import { UserError } from '../../src/errors.ts';
-import { makeRun, shuffled, synthPredictions } from './compare-fixture.ts';
+import { compareRuns } from '../../../src/runs/compare/load.ts';
+import { render } from '../../../src/runs/compare/render.ts';
+import { UserError } from '../../../src/errors.ts';
+import { makeRun, shuffled, synthPredictions } from './fixture.ts';
 
 const C = 12;
 const CLASSES = Array.from({ length: C }, (_x, i) => 1000 + i);
@@ -50,7 +50,7 @@ test('a quoted glob compares every run; the first is the baseline; statuses are 
   const sig = r.significance!;
   assert.equal(sig.level, 'species');
   const [jit, other, stopped, running] = sig.pairs;
-  assert.ok(jit.comparable && jit.verdict === 'real' && jit.ttaA === 4 && jit.n === 300);
+  assert.ok(jit.comparable && jit.verdict === 'beyond example noise' && jit.ttaA === 4 && jit.n === 300);
   assert.ok(!other.comparable && /different validation sets: 35 ids only in the baseline, 25 only in this run — their configs differ in data\.val\.seed \(139 vs 7\)/.test(other.reason));
   assert.ok(!stopped.comparable && /no predictions on val \(status interrupted\)/.test(stopped.reason));
   assert.ok(!running.comparable && /status running/.test(running.reason));
@@ -87,7 +87,7 @@ test('every format renders the same report', async () => {
   assert.match(table, /base \(baseline\)/);
   assert.match(table, /augment\.color_jitter\.enabled\s+false\s+true\s+false\s+false/);
   assert.match(table, /otherval\s+failed/);
-  assert.match(table, /jitter\s+4\s+300\s+\+0\.\d{4} \[0\.\d{4}, 0\.\d{4}\].*real/);
+  assert.match(table, /jitter\s+base \(baseline\)\s+4\s+300\s+\+0\.\d{4} \[0\.\d{4}, 0\.\d{4}\].*beyond example noise/);
   assert.match(table, /otherval: not comparable pairwise: different validation sets/);
   assert.match(table, /base \(baseline\)\s+3\s+[▁-█]{3}\s/);
 
@@ -99,7 +99,7 @@ test('every format renders the same report', async () => {
 
   const json = JSON.parse(render(r, 'json'));
   assert.equal(json.runs.length, 4);
-  assert.equal(json.significance.pairs[0].verdict, 'real');
+  assert.equal(json.significance.pairs[0].verdict, 'beyond example noise');
   assert.equal(json.significance.pairs[0].bootstrap.resamples, 1000);
   assert.deepEqual(json.curves.runs[0].macro_f1, [0.2, 0.4, 0.5]);
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mcnemar, mcnemarFromCounts, pairedBootstrap, chiSquare1Survival, quantileSorted, PURPOSE_BOOTSTRAP } from '../../src/runs/significance.ts';
-import { MetricAccumulator } from '../../src/eval/metrics.ts';
-import { Rng } from '../../src/util/rng.ts';
+import { mcnemar, mcnemarFromCounts, pairedBootstrap, chiSquare1Survival, quantileSorted, PURPOSE_BOOTSTRAP } from '../../../src/runs/compare/significance.ts';
+import { MetricAccumulator } from '../../../src/eval/metrics.ts';
+import { Rng } from '../../../src/util/rng.ts';
 
 const i32 = (xs: number[]) => Int32Array.from(xs);
 const near = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);

@@ -1,12 +1,13 @@
 // Real run records for the compare tests and bench/compare.ts: written through createRun and
 // RunRecord (so they validate against the run-record schemas under EXP_TEST=1) with .npy
 // predictions from NpyWriter. Two levels: species (the target) and genus = species / 2.
+import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
-import { writeNpy } from '../../src/eval/npy.ts';
-import { macroF1FromCounts } from '../../src/eval/metrics.ts';
-import { createRun } from '../../src/runs/record.ts';
-import type { HistoryRow, SweepInfo } from '../../src/runs/schemas.ts';
-import { Rng } from '../../src/util/rng.ts';
+import { writeNpy } from '../../../src/eval/npy.ts';
+import { macroF1FromCounts } from '../../../src/eval/metrics.ts';
+import { createRun } from '../../../src/runs/record.ts';
+import type { HistoryRow, SweepInfo } from '../../../src/runs/schemas.ts';
+import { Rng } from '../../../src/util/rng.ts';
 
 export interface FixtureSpec {
   name: string;
@@ -31,6 +32,8 @@ export interface FixtureSpec {
   fingerprint?: string;
   now?: Date;
   kind?: 'train' | 'ensemble';
+  /** An ensemble's member run ids (weights equal); its config is then an ensemble's, as exp ensemble writes it. */
+  members?: string[];
 }
 
 export const BASE_CONFIG = {
@@ -90,13 +93,18 @@ function topRows(pred: number[], C: number): Int32Array {
 
 /** Writes one run record under runsDir and returns its directory. */
 export async function makeRun(runsDir: string, spec: FixtureSpec): Promise<string> {
-  const config = merge(BASE_CONFIG, { name: spec.name, ...(spec.config ?? {}) });
+  const members = spec.kind === 'ensemble' ? (spec.members ?? ['20260101-000000-member-abcdef']) : null;
+  const weights = members?.map(() => 1 / members.length) ?? [];
+  const config = members
+    ? { kind: 'ensemble', method: 'logits', weights, optimize: null, splits: ['val'], tta: null, data: { levels: ['species', 'genus'] }, members: members.map((id, i) => ({ id, identity: 'e'.repeat(64), weight: weights[i] })) }
+    : merge(BASE_CONFIG, { name: spec.name, ...(spec.config ?? {}) });
   const text = stringify(config);
   const record = await createRun({
     runsDir, name: spec.name, kind: spec.kind ?? 'train', experimentText: spec.kind === 'ensemble' ? null : text, experimentPath: null,
     resolvedConfigYaml: text, configHash: 'c'.repeat(64), seed: spec.seed ?? 1, sweep: spec.sweep ?? null,
-    members: spec.kind === 'ensemble' ? [{ id: '20260101-000000-member-abcdef', identity: 'e'.repeat(64), weight: 1 }] : null, argv: ['run', 'x.yaml'], cwdForGit: runsDir, now: spec.now,
+    members: members ? members.map((id, i) => ({ id, identity: 'e'.repeat(64), weight: weights[i] })) : null, argv: ['run', 'x.yaml'], cwdForGit: runsDir, now: spec.now,
   });
+  if (members) record.update({ ensemble: { method: 'logits', weights, optimized: null } });
   const C = spec.classes.length;
   const genusClasses = Array.from({ length: Math.ceil(C / 2) }, (_x, g) => `g${g}`);
   record.setData({ fingerprint: spec.fingerprint ?? 'f'.repeat(64), counts: { train: 100, val: spec.ids.length }, classes: { species: C, genus: genusClasses.length } });
@@ -123,12 +131,18 @@ export async function makeRun(runsDir: string, spec: FixtureSpec): Promise<strin
       p.forEach((c, i) => (scores[i * n + c] = 1));
       await writeNpy(`${dir}/${level}.npy`, scores, { dtype: 'float32', cols: n });
     }
+    // per_class.json as predict writes it (only the class ids and names matter to compare)
+    writeFileSync(`${dir}/per_class.json`, JSON.stringify({
+      species: { classes: spec.classes, names: spec.classes.map((c) => `Species ${c}`), f1: [], precision: [], recall: [], support: [] },
+      genus: { classes: genusClasses, names: genusClasses.map((g) => `Genus ${g}`), f1: [], precision: [], recall: [], support: [] },
+    }));
     record.writePredictionIndex({
       split: 'val', ids: spec.ids, labels: { species: spec.labels, genus: genus(spec.labels) }, classes: { species: [...spec.classes], genus: genusClasses },
       tta, reduce: 'logits', dtype: 'float32', scores: 'logits', rows: spec.ids.length, levels: ['species', 'genus'],
     });
     record.addPredictions({ split: 'val', tta, reduce: 'logits', default: ti === ttas.length - 1 });
-    record.writeMetrics({ val: { [`tta${tta}`]: { species: levelMetrics(spec.labels, pred, C), genus: levelMetrics(genus(spec.labels), genus(pred), genusClasses.length) } } });
+    // genus predictions are species / 2 here, so they always agree with the label tree
+    record.writeMetrics({ val: { [`tta${tta}`]: { species: levelMetrics(spec.labels, pred, C), genus: levelMetrics(genus(spec.labels), genus(pred), genusClasses.length), hierarchy_consistency: 1 } } });
   }
   const status = spec.status ?? 'completed';
   if (status === 'completed') record.complete();

@@ -1,13 +1,13 @@
 // Is run B really better than run A? Paired tests on the same validation examples (rows already
 // aligned by id, see src/eval/align.ts), from top-1 predictions and the truth only, so compare
 // reads the small top-5 arrays and never the full scores.
-// - Paired bootstrap: resample examples with replacement, recompute both runs' macro-F1 and accuracy
-//   on the same resample, and take the 2.5 / 97.5 percentiles of the difference B - A. macro-F1 is
-//   recomputed from per-class TP/FP/FN counts, O(N + C) per resample, never O(N * C).
+// - Paired bootstrap: resample examples with replacement, recompute every run's macro-F1 and
+//   accuracy on the same resample, and take the 2.5 / 97.5 percentiles of the difference B - A.
+//   macro-F1 is recomputed from per-class TP/FP/FN counts, O(N + C) per resample, never O(N * C).
 // - McNemar's test on per-example correctness: exact binomial when the discordant pairs are fewer
 //   than 25, else chi-square with continuity correction.
-import { Rng } from '../util/rng.ts';
-import { macroF1FromCounts } from '../eval/metrics.ts';
+import { Rng } from '../../util/rng.ts';
+import { macroF1FromCounts } from '../../eval/metrics.ts';
 
 export interface PairedPredictions {
   /** True class per example; rows with a negative label are left out. */
@@ -47,51 +47,19 @@ export interface BootstrapOptions {
 /** Rng key for the resampling ("boot"): keeps these draws apart from other uses of the seed. */
 export const PURPOSE_BOOTSTRAP = 0x626f6f74;
 
-function labelled(p: PairedPredictions): { t: Int32Array; a: Int32Array; b: Int32Array } {
-  const { truth, predA, predB, numClasses: C } = p;
-  if (predA.length !== truth.length || predB.length !== truth.length) {
-    throw new RangeError(`paired predictions: ${truth.length} labels, ${predA.length} and ${predB.length} predictions`);
+/** Rows with a label (negative labels are left out), checked to hold classes in 0..C-1. */
+function labelledRows(truth: Int32Array, preds: readonly Int32Array[], C: number): { t: Int32Array; ps: Int32Array[] } {
+  for (const p of preds) {
+    if (p.length !== truth.length) throw new RangeError(`paired predictions: ${truth.length} labels, ${preds.map((x) => x.length).join(' and ')} predictions`);
   }
   const keep: number[] = [];
   for (let i = 0; i < truth.length; i++) {
     if (truth[i] < 0) continue;
-    if (truth[i] >= C || predA[i] < 0 || predA[i] >= C || predB[i] < 0 || predB[i] >= C) {
-      throw new RangeError(`paired predictions: row ${i} has a class outside 0..${C - 1}`);
-    }
+    if (truth[i] >= C || preds.some((p) => p[i] < 0 || p[i] >= C)) throw new RangeError(`paired predictions: row ${i} has a class outside 0..${C - 1}`);
     keep.push(i);
   }
   const pick = (x: Int32Array) => Int32Array.from(keep, (i) => x[i]);
-  return { t: pick(truth), a: pick(predA), b: pick(predB) };
-}
-
-class Counts {
-  readonly tp: Int32Array;
-  readonly fp: Int32Array;
-  readonly fn: Int32Array;
-  correct = 0;
-  constructor(C: number) {
-    this.tp = new Int32Array(C);
-    this.fp = new Int32Array(C);
-    this.fn = new Int32Array(C);
-  }
-  reset(): void {
-    this.tp.fill(0);
-    this.fp.fill(0);
-    this.fn.fill(0);
-    this.correct = 0;
-  }
-  add(t: number, p: number): void {
-    if (t === p) {
-      this.tp[t]++;
-      this.correct++;
-    } else {
-      this.fp[p]++;
-      this.fn[t]++;
-    }
-  }
-  macroF1(): number {
-    return macroF1FromCounts(this.tp, this.fp, this.fn).macroF1;
-  }
+  return { t: pick(truth), ps: preds.map(pick) };
 }
 
 /** Linear-interpolated quantile of sorted values (numpy's default method). */
@@ -102,38 +70,75 @@ export function quantileSorted(sorted: Float64Array, q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
-/** Paired bootstrap confidence intervals of B - A in macro-F1 and accuracy. Deterministic per seed. */
-export function pairedBootstrap(p: PairedPredictions, opts: BootstrapOptions = {}): BootstrapResult {
+/**
+ * Every run's macro-F1 and correct count on the full set and on each bootstrap resample of the
+ * examples, the resamples shared by all runs. This is the one bootstrap of exp compare: a paired
+ * interval (pairedInterval) is the difference of two runs' values resample by resample, and the
+ * headline's seed-level effect averages such differences over seed pairs. Run i's resample s is
+ * at f1[i][s] and correct[i][s].
+ */
+export interface Resampled {
+  n: number;
+  resamples: number;
+  seed: number;
+  full: { f1: number; correct: number }[];
+  f1: Float64Array[];
+  correct: Int32Array[];
+}
+
+/**
+ * Resamples the labelled examples `resamples` times with replacement (draws keyed by
+ * (seed, PURPOSE_BOOTSTRAP), so the same inputs always give the same draws) and scores every run
+ * on each. Each resample is a vector of multiplicities (how often each example was drawn), drawn
+ * once and applied to every run's per-class counts in one sequential pass per run: O(R (N + C) K)
+ * for K runs, never O(N * C), and the draws are shared, so comparing 200 runs costs one draw per
+ * example per resample, not 200.
+ */
+export function resampleMetrics(truth: Int32Array, preds: readonly Int32Array[], numClasses: number, opts: BootstrapOptions = {}): Resampled {
   const resamples = opts.resamples ?? 1000;
   const seed = opts.seed ?? 0;
-  const confidence = opts.confidence ?? 0.95;
   if (!(Number.isInteger(resamples) && resamples >= 1)) throw new RangeError(`resamples must be a positive integer, got ${resamples}`);
-  if (!(confidence > 0 && confidence < 1)) throw new RangeError(`confidence must be in (0, 1), got ${confidence}`);
-  const { t, a, b } = labelled(p);
+  const { t, ps } = labelledRows(truth, preds, numClasses);
   const n = t.length;
   if (n === 0) throw new RangeError('paired bootstrap: no labelled examples');
-  const A = new Counts(p.numClasses);
-  const B = new Counts(p.numClasses);
-  for (let i = 0; i < n; i++) {
-    A.add(t[i], a[i]);
-    B.add(t[i], b[i]);
-  }
-  const full = { fa: A.macroF1(), fb: B.macroF1(), acca: A.correct / n, accb: B.correct / n };
-
-  // Each resample is a vector of multiplicities (how often each example was drawn), applied to
-  // both runs' per-class counts in one sequential pass. Both runs' class sets (the macro-F1
-  // denominators) depend on every drawn example, so all examples are visited, not just the
-  // discordant ones.
-  let rng = new Rng(seed, PURPOSE_BOOTSTRAP);
+  const C = numClasses;
+  const tp = new Int32Array(C);
+  const fp = new Int32Array(C);
+  const fn = new Int32Array(C);
   const mult = new Int32Array(n);
+  // One run's counts under the multiplicities in `mult`; returns the number right.
+  const count = (pred: Int32Array): number => {
+    tp.fill(0);
+    fp.fill(0);
+    fn.fill(0);
+    let right = 0;
+    for (let i = 0; i < n; i++) {
+      const m = mult[i];
+      if (m === 0) continue;
+      const ti = t[i];
+      const pi = pred[i];
+      if (ti === pi) {
+        tp[ti] += m;
+        right += m;
+      } else {
+        fp[pi] += m;
+        fn[ti] += m;
+      }
+    }
+    return right;
+  };
+  mult.fill(1);
+  const full = ps.map((p) => {
+    const correct = count(p);
+    return { f1: macroF1FromCounts(tp, fp, fn).macroF1, correct };
+  });
+  const f1 = ps.map(() => new Float64Array(resamples));
+  const correct = ps.map(() => new Int32Array(resamples));
+  let rng = new Rng(seed, PURPOSE_BOOTSTRAP);
   const scale = n / 4294967296;
-  const dF1 = new Float64Array(resamples);
-  const dAcc = new Float64Array(resamples);
   for (let s = 0; s < resamples; s++) {
-    A.reset();
-    B.reset();
     mult.fill(0);
-    // rng.nextU32() inlined on local state (the same sfc32 steps as src/util/rng.ts, so the same
+    // rng.int(n) inlined on local state (the same sfc32 steps as src/util/rng.ts, so the same
     // stream): a method call per draw was most of the bootstrap's time.
     let [ra, rb, rc, rd] = rng.state();
     for (let d = 0; d < n; d++) {
@@ -147,48 +152,48 @@ export function pairedBootstrap(p: PairedPredictions, opts: BootstrapOptions = {
       mult[Math.floor((r >>> 0) * scale)]++;
     }
     rng = Rng.fromState([ra >>> 0, rb >>> 0, rc >>> 0, rd >>> 0]);
-    const { tp: tpA, fp: fpA, fn: fnA } = A;
-    const { tp: tpB, fp: fpB, fn: fnB } = B;
-    let corrA = 0;
-    let corrB = 0;
-    for (let i = 0; i < n; i++) {
-      const m = mult[i];
-      if (m === 0) continue;
-      const ti = t[i];
-      const ai = a[i];
-      const bi = b[i];
-      if (ai === ti) {
-        tpA[ti] += m;
-        corrA += m;
-      } else {
-        fpA[ai] += m;
-        fnA[ti] += m;
-      }
-      if (bi === ti) {
-        tpB[ti] += m;
-        corrB += m;
-      } else {
-        fpB[bi] += m;
-        fnB[ti] += m;
-      }
+    for (let k = 0; k < ps.length; k++) {
+      correct[k][s] = count(ps[k]);
+      f1[k][s] = macroF1FromCounts(tp, fp, fn).macroF1;
     }
-    A.correct = corrA;
-    B.correct = corrB;
-    dF1[s] = B.macroF1() - A.macroF1();
-    dAcc[s] = (B.correct - A.correct) / n;
+  }
+  return { n, resamples, seed, full, f1, correct };
+}
+
+/** The paired interval of run b minus run a from shared resamples (indices into `m`'s runs). */
+export function pairedInterval(m: Resampled, a: number, b: number, confidence = 0.95): BootstrapResult {
+  if (!(confidence > 0 && confidence < 1)) throw new RangeError(`confidence must be in (0, 1), got ${confidence}`);
+  const { n, resamples } = m;
+  const dF1 = new Float64Array(resamples);
+  const dAcc = new Float64Array(resamples);
+  for (let s = 0; s < resamples; s++) {
+    dF1[s] = m.f1[b][s] - m.f1[a][s];
+    dAcc[s] = (m.correct[b][s] - m.correct[a][s]) / n;
   }
   dF1.sort();
   dAcc.sort();
   const qlo = (1 - confidence) / 2;
   const qhi = 1 - qlo;
+  const [A, B] = [m.full[a], m.full[b]];
   return {
-    macro_f1: { a: full.fa, b: full.fb, diff: full.fb - full.fa, lo: quantileSorted(dF1, qlo), hi: quantileSorted(dF1, qhi) },
-    accuracy: { a: full.acca, b: full.accb, diff: full.accb - full.acca, lo: quantileSorted(dAcc, qlo), hi: quantileSorted(dAcc, qhi) },
+    macro_f1: { a: A.f1, b: B.f1, diff: B.f1 - A.f1, lo: quantileSorted(dF1, qlo), hi: quantileSorted(dF1, qhi) },
+    accuracy: { a: A.correct / n, b: B.correct / n, diff: B.correct / n - A.correct / n, lo: quantileSorted(dAcc, qlo), hi: quantileSorted(dAcc, qhi) },
     resamples,
     confidence,
-    seed,
+    seed: m.seed,
     n,
   };
+}
+
+/** Paired bootstrap confidence intervals of B - A in macro-F1 and accuracy. Deterministic per seed. */
+export function pairedBootstrap(p: PairedPredictions, opts: BootstrapOptions = {}): BootstrapResult {
+  return pairedInterval(resampleMetrics(p.truth, [p.predA, p.predB], p.numClasses, opts), 0, 1, opts.confidence ?? 0.95);
+}
+
+/** pairedBootstrap of many runs against one baseline, on one shared set of resamples. */
+export function pairedBootstrapMany(truth: Int32Array, predA: Int32Array, predBs: readonly Int32Array[], numClasses: number, opts: BootstrapOptions = {}): BootstrapResult[] {
+  const m = resampleMetrics(truth, [predA, ...predBs], numClasses, opts);
+  return predBs.map((_b, k) => pairedInterval(m, 0, k + 1, opts.confidence ?? 0.95));
 }
 
 export interface McNemarResult {
@@ -223,7 +228,7 @@ export function mcnemarFromCounts(b: number, c: number): Omit<McNemarResult, 'n'
 
 /** McNemar's test on per-example correctness of two runs over the same (aligned) examples. */
 export function mcnemar(p: PairedPredictions): McNemarResult {
-  const { t, a, b } = labelled(p);
+  const { t, ps: [a, b] } = labelledRows(p.truth, [p.predA, p.predB], p.numClasses);
   let nb = 0;
   let nc = 0;
   for (let i = 0; i < t.length; i++) {

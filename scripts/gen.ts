@@ -35,6 +35,7 @@ export async function loadRegistries(): Promise<Map<string, Registry<unknown>>> 
     (await import('../src/model/backend.ts')).backends,
     (await import('../src/train/sampler.ts')).samplers,
     (await import('../src/data/formats/index.ts')).formats,
+    (await import('../src/runs/sweep/launchers.ts')).launchers,
   ] as Registry<unknown>[];
   return new Map(list.map((r) => [r.kind, r]));
 }

@@ -10,6 +10,7 @@ export const REGISTERED = {
   backend: ['tensorflow', 'native', 'wasm', 'cpu'],
   sampler: ['uniform', 'sqrt', 'balanced'],
   'dataset format': ['herbarium', 'folders'],
+  launcher: ['local'],
 } as const;
 
 export type RegisteredBackboneName = (typeof REGISTERED)['backbone'][number];
@@ -19,3 +20,4 @@ export type RegisteredScheduleName = (typeof REGISTERED)['schedule'][number];
 export type RegisteredBackendName = (typeof REGISTERED)['backend'][number];
 export type RegisteredSamplerName = (typeof REGISTERED)['sampler'][number];
 export type RegisteredDatasetFormatName = (typeof REGISTERED)['dataset format'][number];
+export type RegisteredLauncherName = (typeof REGISTERED)['launcher'][number];

@@ -26,9 +26,13 @@ const REGISTRY_TESTS: Record<string, string> = {
   backend: 'test/model/backend-registry.test.ts',
   sampler: 'test/train/sampler-registry.test.ts',
   'dataset format': 'test/data/format-registry.test.ts',
+  launcher: 'test/runs/sweep/launchers.test.ts',
 };
 /** Registries whose entry is not chosen in the experiment file, and where it is chosen instead. */
-const NOT_IN_THE_FILE: Record<string, string> = { backend: 'exp run --backend (command line)' };
+const NOT_IN_THE_FILE: Record<string, string> = {
+  backend: 'exp run --backend (command line)',
+  launcher: 'how sweeps are run (src/runs/sweep/launchers.ts)',
+};
 
 test('registry: names in registration order, a second registration of a name throws, an unknown name suggests and lists', () => {
   const r = new Registry<number>('widget');

@@ -20,7 +20,7 @@ import { ImageCache } from '../../data/cache.ts';
 import { resolveDecoder } from '../../data/jpeg.ts';
 import '../../model/build.ts'; // registers the custom layers a checkpoint may use
 
-export async function run([arg]: string[], opts: { split?: string; tta?: string; backend?: string; 'runs-dir'?: string }): Promise<number> {
+export async function run([arg]: string[], opts: { split?: string; tta?: number; backend?: string; 'runs-dir'?: string }): Promise<number> {
   const [dir] = resolveRunArgs([arg], resolve(opts['runs-dir'] ?? 'runs'));
   const record = openRun(dir);
   if (record.json.kind !== 'train') throw new UserError(`${dir} is an ${record.json.kind} run; exp predict needs a trained run (it reads model/best).`);

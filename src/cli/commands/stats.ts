@@ -2,11 +2,10 @@
 import { detectFormat, formats, loadDataset } from '../../data/formats/index.ts';
 import { computeStats } from '../../data/stats.ts';
 import { allRows } from '../../stages/context.ts';
-import { UserError } from '../../errors.ts';
+import type { Opts } from '../commands.ts';
 
-export async function run([dir]: string[], opts: { resize?: string; format?: string; json?: boolean }): Promise<number> {
-  const resize = opts.resize === undefined ? 512 : Number(opts.resize);
-  if (!Number.isInteger(resize) || resize < 8) throw new UserError(`--resize ${opts.resize}: expected a whole number of pixels >= 8`);
+export async function run([dir]: string[], opts: Opts<'stats'>): Promise<number> {
+  const resize = opts.resize ?? 512;
   const { format, variant } = opts.format ? { format: opts.format, variant: '' } : await detectFormat(dir);
   const levels = await formats.get(format).levelsOf(dir, variant || (await formats.get(format).detect(dir)) || '');
   const index = await loadDataset(format, dir, levels.slice(0, 1), 'train');

@@ -62,6 +62,7 @@ test('exp ls and exp show read the run records', async () => {
   assert.match(show.stdout, /\(train, completed\)/);
   assert.match(show.stdout, /val\s+tta2\s+species/);
   assert.match(show.stdout, /\ndecoder\s+(libjpeg-turbo|sharp) /, 'which decoder made the pixels');
+  assert.match(show.stdout, /\ncpu {8}.+, (x86-64-v\d|\w+|unknown ISA).*, \d+ cores?\n/, 'the CPU: native results depend on its instruction set');
   const nope = await exp(['show', 'no-such-run', '--runs-dir', runs]);
   assert.equal(nope.code, 2);
 });

@@ -36,6 +36,8 @@ export interface RunOptions {
    * ended, and then training starts over), and prediction follows.
    */
   resume?: { record: RunRecord; checkpoint?: string };
+  /** Told what the user should know before the stages start (the CLI prints it). */
+  warn?: (message: string) => void;
 }
 
 // configHash lives with the sweep code (which the CLI loads without tfjs); re-exported here.
@@ -69,6 +71,11 @@ export async function runExperiment(loaded: LoadResult, config: ExperimentConfig
     argv: opts.argv,
     cwdForGit: dirname(loaded.files[loaded.files.length - 1]),
   });
+  if (!opts.resume && !record.json.git.available) {
+    const g = record.json.git as { reason?: string };
+    opts.warn?.(`${g.reason ?? 'git is unavailable'}: this run records no code version, so exp reproduce cannot rebuild it. ` +
+      'Keep the experiment in a git repository to make its runs reproducible.');
+  }
   if (opts.resume) prepareResume(opts.resume.record, opts.resume.checkpoint);
   const controller = new AbortController();
   const removeHandlers = installSignalHandlers(record, { onSignal: (s) => controller.abort(s) });

@@ -44,7 +44,7 @@ async function git(cwd: string, args: string[]): Promise<string> {
 }
 
 /** Checks out `run`'s code (recorded sha + git.patch) in a temporary worktree of its repository. */
-export async function checkoutRun(run: RunJson, runDir: string): Promise<Checkout> {
+export async function checkoutRun(run: RunJson, runDir: string, progress: (line: string) => void = () => undefined): Promise<Checkout> {
   const g = run.git;
   if (!g.available || !g.sha || !g.root) {
     throw new UserError(`${runDir} has no git provenance (${'reason' in g && g.reason ? g.reason : 'git was unavailable'}), so its code cannot be rebuilt; reproduce needs a run started inside a git repository.`);
@@ -86,7 +86,7 @@ export async function checkoutRun(run: RunJson, runDir: string): Promise<Checkou
     }
     const decoderWarning = decoderDiffers(run, runDir);
     if (decoderWarning) warnings.push(decoderWarning);
-    const notes = await provideAddons(dir, warnings);
+    const notes = await provideAddons(dir, warnings, progress);
     return { dir, warnings, notes, remove };
   } catch (err) {
     await remove();
@@ -131,7 +131,7 @@ export function addonSourceHash(root: string, addon: (typeof ADDONS)[number]): s
  * tree's own scripts/build-native.js. An addon this installation lacks is rebuilt too, which
  * succeeds only when its library is installed (the build script says why not).
  */
-async function provideAddons(tree: string, warnings: string[]): Promise<string[]> {
+async function provideAddons(tree: string, warnings: string[], progress: (line: string) => void): Promise<string[]> {
   const notes: string[] = [];
   let rebuild = false;
   const copy: string[] = [];
@@ -155,6 +155,7 @@ async function provideAddons(tree: string, warnings: string[]): Promise<string[]
   }
   for (const a of ADDONS) {
     if (copy.includes(a.name) || addonSourceHash(tree, a) === null) continue;
+    progress(`building ${a.name} from the recorded sources (they differ from this installation's)...`);
     let line: string;
     try {
       line = (await run(process.execPath, [script, a.name], { cwd: tree, maxBuffer: 1 << 24 })).stdout.trim();

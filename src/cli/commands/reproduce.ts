@@ -24,7 +24,7 @@ export async function run(args: string[], opts: Opts<'reproduce'>): Promise<numb
   const backend = opts.backend ?? rec.backend?.name ?? 'auto';
   const say = (s: string) => process.stderr.write(`${s}\n`);
 
-  const checkout = await checkoutRun(rec, dir);
+  const checkout = await checkoutRun(rec, dir, say);
   const out = mkdtempSync(join(tmpdir(), 'exp-reproduce-runs-'));
   let keep = opts.keep;
   try {

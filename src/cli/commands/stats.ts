@@ -48,7 +48,8 @@ async function fromDirectory(dir: string, opts: Opts<'stats'>): Promise<StatsSet
 }
 
 export async function run([target]: string[], opts: Opts<'stats'>): Promise<number> {
-  const isFile = statSync(target, { throwIfNoEntry: false })?.isFile() ?? false;
+  // a .yaml that does not exist is a missing experiment file, not a missing dataset
+  const isFile = statSync(target, { throwIfNoEntry: false })?.isFile() ?? /\.ya?ml$/i.test(target);
   const d = isFile ? fromExperiment(target, opts) : await fromDirectory(target, opts);
   const s = await trainingStats(d, {
     onProgress: (done, total) => {

@@ -92,7 +92,9 @@ test('a native run reproduces on native with the built addon (copied, or rebuilt
   const wasm = await exp(['reproduce', dir, '--backend', 'wasm', '--quiet'], { cwd: repo });
   assert.doesNotMatch(wasm.stdout, /not guaranteed on wasm|wasm is not deterministic/);
   assert.match(wasm.stdout, /the run trained on native and this reproduction on wasm: results are deterministic per backend, not across backends/);
+  // a two-step smoke run may or may not move a metric beyond the tolerance between backends
   if (wasm.code === 1) assert.match(wasm.stdout, /^NOT reproduced: \d+ of \d+ metric values differ by more than 1e-6; bitwise equality was not expected because the run trained on native/);
+  else assert.match(wasm.stdout, /^reproduced: \d+ metric values agree, within tolerance 1e-6 absolute \(bitwise equality was not expected: the run trained on native/);
 
   // The recorded commit's addon source is not this installation's: the addon is rebuilt from it.
   appendFileSync(join(repo, 'native', 'exp_native.cc'), '// a comment: other sources, the same kernels\n');

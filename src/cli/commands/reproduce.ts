@@ -47,15 +47,16 @@ export async function run(args: string[], opts: Opts<'reproduce'>): Promise<numb
     const tolerance = expect.exact ? 0 : opts.tolerance;
     const { compared, diffs, maxAbs } = compareMetrics(recorded, fresh.metrics(), tolerance);
     const why = expect.reasons.join('; ');
+    const tol = tolerance > 0 && tolerance < 1e-3 ? tolerance.toExponential() : String(tolerance); // 1e-6, not 0.000001
     if (diffs.length === 0) {
-      const how = expect.exact ? `exact comparison (${expect.basis})` : `within tolerance ${tolerance} absolute (bitwise equality was not expected: ${why})`;
+      const how = expect.exact ? `exact comparison (${expect.basis})` : `within tolerance ${tol} absolute (bitwise equality was not expected: ${why})`;
       process.stdout.write(`reproduced: ${compared} metric values agree, ${how}${maxAbs ? `; largest difference ${maxAbs.toExponential(2)}` : ''}\n${keep ? `${fresh.dir}\n` : ''}`);
       return 0;
     }
     keep = true;
     process.stdout.write(expect.exact
       ? `NOT reproduced: ${diffs.length} of ${compared} metric values differ, although bitwise equality was expected (${expect.basis}; same code, libraries, decoder and data): something the record does not capture changed.\n`
-      : `NOT reproduced: ${diffs.length} of ${compared} metric values differ by more than ${tolerance}; bitwise equality was not expected because ${why}.\n`);
+      : `NOT reproduced: ${diffs.length} of ${compared} metric values differ by more than ${tol}; bitwise equality was not expected because ${why}.\n`);
     for (const d of diffs.slice(0, 10)) process.stdout.write(`  ${d.path}: recorded ${d.recorded ?? 'missing'}, reproduced ${d.reproduced ?? 'missing'}\n`);
     if (diffs.length > 10) process.stdout.write(`  ... and ${diffs.length - 10} more\n`);
     if (rec.backend && fresh.run.backend && rec.backend.name !== fresh.run.backend.name) {

@@ -30,7 +30,8 @@ export interface BackendInfo { name: string; version: string | null; determinist
 export type BadImagesInfo = Record<string, { count: number; files: { file: string; reason: string; detail?: string }[] }>;
 export interface DataInfo { fingerprint: string; counts: { train: number; [split: string]: number }; classes?: Record<string, number>; decoder?: string; bad_images?: BadImagesInfo }
 export interface NormalizeInfo { mean: number[]; std: number[]; images?: number; cached?: boolean }
-export interface Versions { node: string; exp: string; tfjs: string | null; lockfile_sha256: string | null }
+export interface CpuInfo { model: string | null; isa: string | null; simd: string[]; cores: number }
+export interface Versions { node: string; exp: string; tfjs: string | null; lockfile_sha256: string | null; cpu?: CpuInfo }
 export interface RunError { message: string; stage?: string; type?: string }
 
 /** run.json */

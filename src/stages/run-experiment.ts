@@ -32,6 +32,8 @@ export interface RunOptions {
    * ended, and then training starts over), and prediction follows.
    */
   resume?: { record: RunRecord; checkpoint?: string };
+  /** Told what the user should know before the stages start (the CLI prints it). */
+  warn?: (message: string) => void;
 }
 
 export async function runExperiment(loaded: LoadResult, config: ExperimentConfig, opts: RunOptions): Promise<RunRecord> {
@@ -49,6 +51,11 @@ export async function runExperiment(loaded: LoadResult, config: ExperimentConfig
     argv: opts.argv,
     cwdForGit: dirname(loaded.files[loaded.files.length - 1]),
   });
+  if (!opts.resume && !record.json.git.available) {
+    const g = record.json.git as { reason?: string };
+    opts.warn?.(`${g.reason ?? 'git is unavailable'}: this run records no code version, so exp reproduce cannot rebuild it. ` +
+      'Keep the experiment in a git repository to make its runs reproducible.');
+  }
   if (opts.resume) prepareResume(opts.resume.record, opts.resume.checkpoint);
   await runPipeline<RunContext>(plan, {
     config,

@@ -251,5 +251,5 @@ test('the CLI insists on --logits or --probs and parses --weights', async (t) =>
   await assert.rejects(ensembleCli([a, a], opts), /Choose how to blend: --logits .* or --probs/);
   await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, probs: true }), /Choose how to blend/);
   await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, weights: '1,x' }), /"x" is not a number/);
-  await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, tta: 'two' }), /--tta two: expected a whole number/);
+  await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, tta: 0 }), /--tta 0: expected a whole number/);
 });

@@ -15,7 +15,7 @@ export interface EnsembleCliOptions {
   'runs-dir'?: string;
   name?: string;
   split?: string;
-  tta?: string;
+  tta?: number;
   /** The exp command line recorded in run.json (main.ts passes process.argv after `exp`). */
   argv?: string[];
 }

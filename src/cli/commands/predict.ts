@@ -8,7 +8,7 @@ import { UserError } from '../../errors.ts';
 import type { BackendName } from '../../model/backend.ts';
 import { predictRun } from '../../stages/run-predict.ts';
 
-export async function run([arg]: string[], opts: { split?: string; tta?: string; backend?: string; 'runs-dir'?: string }): Promise<number> {
+export async function run([arg]: string[], opts: { split?: string; tta?: number; backend?: string; 'runs-dir'?: string }): Promise<number> {
   const [dir] = resolveRunArgs([arg], resolve(opts['runs-dir'] ?? 'runs'));
   const split = opts.split ?? 'val';
   if (split !== 'val' && split !== 'test') throw new UserError(`--split ${split}: expected val or test`);

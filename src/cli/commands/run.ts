@@ -93,10 +93,17 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
   return failed ? 1 : 0;
 }
 
+/** A warning once per process: every point of a sweep would say the same. */
+const warned = new Set<string>();
+const warn = (message: string) => {
+  if (!warned.has(message)) process.stderr.write(`warning: ${message}\n`);
+  warned.add(message);
+};
+
 async function runOne(loaded: LoadResult, config: ExperimentConfig, c: Common, sweep: SweepInfo | null, resume?: { record: RunRecord; checkpoint?: string }): Promise<void> {
   const { runExperiment } = await stages();
   const record = await runExperiment(loaded, config, {
-    runsDir: c.runsDir, backend: c.backend, name: c.name, quiet: c.quiet, noCache: c.noCache, argv: process.argv.slice(2), sweep, resume,
+    runsDir: c.runsDir, backend: c.backend, name: c.name, quiet: c.quiet, noCache: c.noCache, argv: process.argv.slice(2), sweep, resume, warn,
   });
   const m = record.readMetrics();
   const target = config.data.levels[0];

@@ -14,7 +14,7 @@ export const DEFAULTS = {
 
 /** Names the model/backend.ts registry knows, plus auto (a test keeps them in step). */
 export const BACKENDS = ['auto', 'tensorflow', 'native', 'wasm', 'cpu'] as const satisfies readonly BackendName[];
-/** compare's output formats (src/runs/compare-render.ts FORMATS; a test keeps them in step). */
+/** compare's output formats (src/runs/compare/render.ts FORMATS; a test keeps them in step). */
 export const COMPARE_FORMATS = ['table', 'md', 'json', 'csv'] as const;
 
 const runsDir = text('where run records live', { valueName: 'DIR', default: DEFAULTS.runsDir });

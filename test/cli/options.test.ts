@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exp } from './helpers.ts';
 import { SAMPLE_OPTIONS } from '../../src/data/synth.ts';
-import { FORMATS } from '../../src/runs/compare-render.ts';
+import { FORMATS } from '../../src/runs/compare/render.ts';
 
 const choicesOf = (help: string, flag: string) => help.match(new RegExp(`--${flag} \\S+ +([a-z|]+):`))?.[1].split('|');
 

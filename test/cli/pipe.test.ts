@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { exp } from './helpers.ts';
-import { makeRun, synthPredictions } from '../runs/compare-fixture.ts';
+import { makeRun, synthPredictions } from '../runs/compare/fixture.ts';
 
 async function closedPipe(args: string[]): Promise<{ code: number | null; stderr: string }> {
   const p = exp(args);

@@ -130,17 +130,34 @@ export interface TrainingRowsSettings {
   val: { path?: string | null; fraction?: number | null; seed: number; cap_per_class?: number | null; stratify: boolean };
 }
 
+/** data.limit: a deterministic subset for smoke runs, the first N rows in id order (all without a limit). */
+export function limitRows(index: DatasetIndex, limit: number | null): Int32Array {
+  const rows = Int32Array.from({ length: index.files.length }, (_x, i) => i);
+  return limit && limit < rows.length ? rows.subarray(0, limit) : rows;
+}
+
 /**
- * The rows a run trains on (and its stats stage measures): data.limit's first N rows, less the
- * validation rows of the split of the full index (so a limited smoke run validates on the same
- * examples as the full run), or every one of them with val.path (validation is another dataset).
+ * The training and validation rows of a held-out split. The full index is split (not the
+ * data.limit subset), so a limited smoke run validates on the same examples as the full run
+ * would; then the limited rows that are not validation train. The split stage, the stats stage,
+ * `exp plan`'s cache statuses and `exp stats` all use this, so they agree on the rows.
  */
-export function trainingRows(index: DatasetIndex, d: TrainingRowsSettings): Int32Array {
-  const n = d.limit && d.limit < index.files.length ? d.limit : index.files.length;
-  const rows = Int32Array.from({ length: n }, (_x, i) => i);
-  if (d.val.path) return rows;
-  const split = stratifiedSplit(index, { fraction: d.val.fraction ?? 0.2, seed: d.val.seed, capPerClass: d.val.cap_per_class, stratify: d.val.stratify });
+export function holdOutRows(index: DatasetIndex, d: TrainingRowsSettings): { train: Int32Array; val: Int32Array } {
+  const v = d.val;
+  const split = stratifiedSplit(index, { fraction: v.fraction ?? 0.2, seed: v.seed, capPerClass: v.cap_per_class, stratify: v.stratify });
   const isVal = new Uint8Array(index.files.length);
   for (const r of split.val) isVal[r] = 1;
-  return rows.filter((r) => !isVal[r]);
+  const limited = limitRows(index, d.limit);
+  // limitRows keeps rows 0..N-1, so "in the limited set" is r < N.
+  const n = limited.length;
+  return { train: limited.filter((r) => !isVal[r]), val: split.val.filter((r) => r < n) };
+}
+
+/**
+ * The rows a run trains on (and its stats stage measures): data.limit's first N rows, less the
+ * validation rows of the split of the full index, or every one of them with val.path
+ * (validation is another dataset).
+ */
+export function trainingRows(index: DatasetIndex, d: TrainingRowsSettings): Int32Array {
+  return d.val.path ? limitRows(index, d.limit) : holdOutRows(index, d).train;
 }

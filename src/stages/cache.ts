@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DatasetIndex } from '../data/types.ts';
 import type { StageKind } from './context.ts';
 import { cacheProgress, cacheSummary } from './progress.ts';
 
@@ -61,13 +62,18 @@ export const cacheStage: StageKind<'cache', CacheParams> = {
   },
 
   // The cache stage resizes the training and the test images.
-  async status(p, _config, probe) {
-    const { cacheStatus } = await import('../data/cache.ts');
+  async status(p, config, probe) {
+    const [{ cacheStatus }, { limitRows, splitFromPath }] = await Promise.all([import('../data/cache.ts'), import('../data/split.ts')]);
     const { train, test } = await probe.data();
+    // the rows the stage will warm: data.limit's training rows (the held-out validation rows are
+    // among them), a separate validation set (data.val.path), and the test set
+    const parts: { index: DatasetIndex; rows?: Int32Array }[] = [{ index: train, rows: limitRows(train, config.data.limit) }];
+    if (config.data.val.path) parts.push({ index: await splitFromPath(train, config.data.val.path) });
+    if (test) parts.push({ index: test });
     let present = 0;
     let total = 0;
-    for (const part of test ? [train, test] : [train]) {
-      const st = await cacheStatus(part, p.resize, { dir: p.dir });
+    for (const part of parts) {
+      const st = await cacheStatus(part.index, p.resize, { dir: p.dir, rows: part.rows });
       present += st.present;
       total += st.total;
     }

@@ -3,9 +3,9 @@
 // Stage modules keep their top-level imports light (no sharp, no tfjs): the table loads every
 // kind whenever a plan is compiled, so what only running needs is imported in execute.
 import type { ExperimentConfig } from '../config/types.gen.ts';
-import type { DatasetIndex } from '../data/types.ts';
 import { dataFingerprintOf, loadRunData } from '../runs/identity.ts';
 import { allRows, type StageKind } from './context.ts';
+import { limitRows } from '../data/split.ts';
 import { indexProgress } from './progress.ts';
 
 export type IndexParams = Pick<ExperimentConfig['data'], 'format' | 'train' | 'test' | 'levels' | 'limit'> & {
@@ -15,12 +15,6 @@ export type IndexParams = Pick<ExperimentConfig['data'], 'format' | 'train' | 't
    */
   recordData: boolean;
 };
-
-/** data.limit: a deterministic subset (the first N rows in id order) for smoke tests. */
-export function limitRows(index: DatasetIndex, limit: number | null): Int32Array {
-  const rows = allRows(index);
-  return limit && limit < rows.length ? rows.subarray(0, limit) : rows;
-}
 
 export function indexParams(config: ExperimentConfig, recordData = true): IndexParams {
   const d = config.data;

@@ -1,10 +1,8 @@
 // The `split` stage kind: the validation set, either held out of the training index
 // (stratified, seeded) or read from a separate directory (data.val.path).
 import type { ExperimentConfig } from '../config/types.gen.ts';
-import type { DatasetIndex } from '../data/types.ts';
-import { stratifiedSplit, splitFromPath } from '../data/split.ts';
+import { holdOutRows, splitFromPath, type TrainingRowsSettings } from '../data/split.ts';
 import { allRows, need, type RunContext, type StageKind } from './context.ts';
-import { limitRows } from './index.ts';
 
 export type SplitParams = ExperimentConfig['data']['val'] & {
   limit: number | null;
@@ -16,26 +14,8 @@ export function splitParams(config: ExperimentConfig, recordData = true): SplitP
   return { ...config.data.val, limit: config.data.limit, recordData };
 }
 
-/**
- * The training and validation rows of a held-out split. The full index is split (not the
- * data.limit subset), so a limited smoke run validates on the same examples as the full run
- * would; then the limited rows that are not validation train. The split stage and `exp plan`'s
- * statistics status both use this, so they agree on which rows the stats stage reads.
- */
-export function holdOutRows(index: DatasetIndex, p: Pick<SplitParams, 'fraction' | 'seed' | 'cap_per_class' | 'stratify' | 'limit'>): { train: Int32Array; val: Int32Array } {
-  const split = stratifiedSplit(index, { fraction: p.fraction ?? 0.2, seed: p.seed, capPerClass: p.cap_per_class, stratify: p.stratify });
-  const isVal = new Uint8Array(index.files.length);
-  for (const r of split.val) isVal[r] = 1;
-  const limited = limitRows(index, p.limit);
-  // limitRows keeps rows 0..N-1, so "in the limited set" is r < N.
-  const n = limited.length;
-  return { train: limited.filter((r) => !isVal[r]), val: split.val.filter((r) => r < n) };
-}
-
-/** The rows the stats stage reads: the training rows after the split and data.limit. */
-export function trainingRows(index: DatasetIndex, p: SplitParams): Int32Array {
-  return p.path ? limitRows(index, p.limit) : holdOutRows(index, p).train;
-}
+/** The settings data/split.ts's row functions take, from a stage's params. */
+export const rowSettings = (p: SplitParams): TrainingRowsSettings => ({ limit: p.limit, val: p });
 
 export const splitStage: StageKind<'split', SplitParams> = {
   kind: 'split',
@@ -60,7 +40,7 @@ export const splitStage: StageKind<'split', SplitParams> = {
       const val = await splitFromPath(train.index, p.path);
       ctx.val = { index: val, rows: allRows(val) };
     } else {
-      const rows = holdOutRows(train.index, p);
+      const rows = holdOutRows(train.index, rowSettings(p));
       ctx.train = { index: train.index, rows: rows.train };
       ctx.val = { index: train.index, rows: rows.val };
     }

@@ -2,7 +2,8 @@
 // data.normalize: auto, cached across runs by the rows and the resize that produced them.
 import { need, type StageKind } from './context.ts';
 import { count } from './progress.ts';
-import { splitParams, trainingRows } from './split.ts';
+import { trainingRows } from '../data/split.ts';
+import { rowSettings, splitParams } from './split.ts';
 
 export interface StatsParams {
   resize: number;
@@ -48,7 +49,7 @@ export const statsStage: StageKind<'stats', StatsParams> = {
     const d = config.data;
     const { train } = await probe.data();
     // the rows the stage will read, and (whenever caching is on) the resized-image cache it reads them from
-    const st = await cachedStats(train, trainingRows(train, splitParams(config)), {
+    const st = await cachedStats(train, trainingRows(train, rowSettings(splitParams(config))), {
       resize: p.resize, cacheDir: d.cache.enabled ? d.cache.dir : null, concurrency: d.loader.concurrency,
       imageCache: d.cache.enabled ? new ImageCache(p.resize, { dir: d.cache.dir }) : null,
     });

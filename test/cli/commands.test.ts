@@ -67,6 +67,18 @@ test('exp ls and exp show read the run records', async () => {
   assert.equal(nope.code, 2);
 });
 
+test('exp plan counts the images a run with data.limit caches: after such a run its cache is complete', async () => {
+  const runs = mkdtempSync(join(tmpdir(), 'exp-runs-'));
+  const cache = mkdtempSync(join(tmpdir(), 'exp-cache-'));
+  const sets = ['--set', 'data.test=null', '--set', 'data.limit=40', '--set', `data.cache.dir=${cache}`, '--set', 'data.image={resize: 36, size: 32}'];
+  const before = await exp(['plan', 'experiments/quickstart.yaml', ...sets]);
+  assert.match(before.stdout, /Resized-image cache at 36 px {2}\[0\/40 images cached\]/, before.stdout);
+  const r = await exp(['run', 'experiments/quickstart.yaml', ...SMOKE, ...sets, '--runs-dir', runs, '--backend', 'wasm', '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const after = await exp(['plan', 'experiments/quickstart.yaml', ...sets]);
+  assert.match(after.stdout, /Resized-image cache at 36 px {2}\[cached\]/, after.stdout);
+});
+
 test('statistics are cached across runs by content; --no-cache recomputes them and rebuilds the image cache: same values', async () => {
   const runs = mkdtempSync(join(tmpdir(), 'exp-runs-'));
   const cache = mkdtempSync(join(tmpdir(), 'exp-cache-'));

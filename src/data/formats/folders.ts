@@ -10,7 +10,7 @@ import { UserError } from '../../errors.ts';
 import type { DatasetIndex } from '../types.ts';
 import { buildHierarchy, type LabelUnits } from '../hierarchy.ts';
 import { compareIds } from './paths.ts';
-import type { DatasetFormat, LoadOptions } from './index.ts';
+import type { DatasetFormat, LoadOptions } from './types.ts';
 
 const IMAGE = /\.(jpe?g|png)$/i;
 /** Names inspect gives the levels of a tree `depth` directories deep, finest first. */

@@ -18,7 +18,7 @@ import { readMetadata, ROOT_ARRAY_KEY, type MetadataDoc } from '../metadata-stre
 import { buildHierarchy, type LabelUnits } from '../hierarchy.ts';
 import { checkInsideRoot } from './paths.ts';
 import { makeRowLookup, sortRowsById } from './rows.ts';
-import type { DatasetFormat, LoadOptions, SplitName } from './index.ts';
+import type { DatasetFormat, LoadOptions, SplitName } from './types.ts';
 
 type Variant = 'herbarium2020' | 'herbarium2021' | 'herbarium2022';
 type Cat = Record<string, unknown>;

@@ -7,35 +7,9 @@ import { UserError } from '../../errors.ts';
 import type { DatasetIndex } from '../types.ts';
 import { herbarium } from './herbarium.ts';
 import { folders } from './folders.ts';
+import type { DatasetFormat, LoadOptions, SplitName } from './types.ts';
 
-export type SplitName = 'train' | 'test';
-
-export interface LoadProgress {
-  /** 'read' (metadata bytes, or directories walked) then 'index' (rows). */
-  phase: 'read' | 'index';
-  done: number;
-  total: number;
-}
-
-export interface LoadOptions {
-  root: string;
-  /** Label level names, finest first (data.levels). */
-  levels: string[];
-  split: SplitName;
-  onProgress?: (p: LoadProgress) => void;
-  /** Metadata files above this size are parsed as a stream (tests lower it). */
-  streamThresholdBytes?: number;
-}
-
-export interface DatasetFormat {
-  /** One paragraph on the layout this format reads (for --help and error messages). */
-  describe: string;
-  /** The variant found in `root` (e.g. "herbarium2021"), or null when the layout is not this format's. */
-  detect(root: string): Promise<string | null>;
-  /** Level names a variant knows, finest first (all of them: the default for inspect). */
-  levelsOf(root: string, variant: string): Promise<string[]>;
-  load(opts: LoadOptions): Promise<DatasetIndex>;
-}
+export type { DatasetFormat, LoadOptions, LoadProgress, SplitName } from './types.ts';
 
 export const formats = new Registry<DatasetFormat>('dataset format');
 formats.register('herbarium', 'Herbarium FGVC metadata: 2020 and 2021 (metadata.json), 2022 (train_metadata.json)', herbarium);

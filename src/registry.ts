@@ -3,7 +3,7 @@
 // the only source of names: `npm run gen` copies them into the experiment schema's enums (so
 // `exp validate` and editors know them) and into src/registry-names.gen.ts.
 import { UserError } from './errors.ts';
-import { suggest } from './config/didyoumean.ts';
+import { suggest } from './util/didyoumean.ts';
 
 export interface Entry<T> {
   name: string;

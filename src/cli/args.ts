@@ -7,7 +7,7 @@
 // Node's util.parseArgs is not used: its messages ("Option '--x <value>' argument missing") cannot
 // be reworded, and it has no integer, choice or did-you-mean support.
 import { UserError } from '../errors.ts';
-import { suggest } from '../config/didyoumean.ts';
+import { suggest } from '../util/didyoumean.ts';
 
 type Kind = 'text' | 'list' | 'flag' | 'int' | 'number' | 'choice';
 

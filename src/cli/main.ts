@@ -3,7 +3,7 @@
 // fixable mistake, short message, no stack trace; RunError 1; InterruptedError 128 + the signal),
 // anything else 1 with a stack trace (a bug in exp).
 import { ExpError, UserError } from '../errors.ts';
-import { suggest } from '../config/didyoumean.ts';
+import { suggest } from '../util/didyoumean.ts';
 import { optionHelp, parseCommandArgs } from './args.ts';
 import { COMMANDS, type CommandSpec } from './commands.ts';
 import { EXP_VERSION } from './version.ts';

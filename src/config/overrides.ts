@@ -6,7 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Problem } from '../errors.ts';
 import { checkKeyPath, type Seg } from './schema.ts';
 import { isMap, nodeAt, formatPath, type Layer, type Origin } from './source.ts';
-import { unknownKeyMessage } from './didyoumean.ts';
+import { unknownKeyMessage } from '../util/didyoumean.ts';
 
 export interface Override {
   key: string; // dotted, e.g. "train.epochs"; list items by index: "data.levels.0"

@@ -4,7 +4,7 @@ import type { ExperimentConfig } from './types.gen.ts';
 import { checkKeyPath, type Seg } from './schema.ts';
 import type { Anchor } from './source.ts';
 import { splitKey } from './overrides.ts';
-import { suggest, unknownKeyMessage } from './didyoumean.ts';
+import { suggest, unknownKeyMessage } from '../util/didyoumean.ts';
 
 export interface RuleProblem {
   path: Seg[];

@@ -10,7 +10,7 @@ import { resolvedSchema, ANNOTATIONS, schemaAt, type SchemaNode, allowedKeys, or
 import { isMap, locate, formatPath, type Anchor, type SourceNode } from './source.ts';
 import { expandShorthands, fillImplied } from './normalize.ts';
 import { getAtPath } from './overrides.ts';
-import { unknownKeyMessage, suggest } from './didyoumean.ts';
+import { unknownKeyMessage, suggest } from '../util/didyoumean.ts';
 import { RULES, type Rule, type RuleProblem } from './rules.ts';
 
 export interface ValidationResult {

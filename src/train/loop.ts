@@ -16,13 +16,8 @@ import { createGradientEngine, type GradientEngine } from './replicas.ts';
 import { RunError, UserError, throwIfInterrupted } from '../errors.ts';
 import { join } from 'node:path';
 
-/** One batch: inputs flattened row-major in the model's input layout (NHWC), labels per level. */
-export interface Batch {
-  x: Float32Array;
-  labels: Int32Array[];
-  n: number;
-}
-export type BatchSource = AsyncIterable<Batch> | Iterable<Batch>;
+import type { BatchSource } from './batch.ts';
+export type { Batch, BatchSource } from './batch.ts';
 
 /** Validation metrics of one level (names as in metrics.json). */
 export interface LevelMetrics {

@@ -20,7 +20,7 @@ import { buildLevelLosses, hierarchicalLoss, type LevelInfo, type LossSpec } fro
 import { setDropoutStep } from '../model/layers/dropout.ts';
 import { f32, type BackendWasm } from '../model/kernels/wasm_util.ts';
 import { RunError, UserError } from '../errors.ts';
-import type { Batch } from './loop.ts';
+import type { Batch } from './batch.ts';
 
 /** The gradients of one batch, and its losses. */
 export interface BatchGrads {

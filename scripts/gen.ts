@@ -1,11 +1,13 @@
 // Generates, from schemas/experiment.schema.json (the one source of truth for the config shape):
 //   src/config/types.gen.ts  `ExperimentConfig`, the fully defaulted config (json-schema-to-typescript)
 //   docs/experiment.md       the reference page: every key with type, default, allowed values, description
+// and, from schemas/run/*.schema.json, src/runs/validators.gen.ts (scripts/gen-validators.ts).
 // `npm run gen` writes both; `npm run gen -- --check` exits 1 when either is stale. The test
 // test/config/generated.test.ts regenerates both in memory and compares.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compile } from 'json-schema-to-typescript';
+import { renderRunValidators, RUN_VALIDATORS_FILE } from './gen-validators.ts';
 
 type Node = Record<string, any>;
 
@@ -160,6 +162,7 @@ async function main(): Promise<void> {
   const outputs: Array<[string, string]> = [
     [TYPES_FILE, await renderTypes(schema)],
     [DOCS_FILE, renderDocs(schema)],
+    [RUN_VALIDATORS_FILE, renderRunValidators()],
   ];
   let stale = false;
   for (const [file, text] of outputs) {

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { UserError } from '../errors.ts';
-import { writeAtomic, writeJsonAtomic, readJsonIfExists } from '../util/fs.ts';
+import { writeAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { readMetricsFile, readRunJson } from './read.ts';
 import { sha256, stableStringify } from '../util/hash.ts';
 import { gitProvenance } from './git.ts';
 import { versions } from './versions.ts';
@@ -139,9 +140,7 @@ export async function createRun(opts: CreateRunOptions): Promise<RunRecord> {
 
 /** Reopens an existing run for writing (resume). */
 export function openRun(dir: string): RunRecord {
-  const json = readJsonIfExists<RunJson>(join(dir, 'run.json'));
-  if (!json) throw new UserError(`${dir} is not a run directory: no run.json. Pass a directory under runs/ (see \`exp ls\`).`);
-  return new RunRecord(resolve(dir), checked('run', json));
+  return new RunRecord(resolve(dir), readRunJson(join(dir, 'run.json')));
 }
 
 type Mergeable = Record<string, unknown>;
@@ -262,7 +261,7 @@ export class RunRecord {
   }
 
   readMetrics(): MetricsJson {
-    return readJsonIfExists<MetricsJson>(this.path('metrics.json')) ?? {};
+    return readMetricsFile(this.dir, this.state.kind);
   }
 
   /** Deep-merges into metrics.json (stages add their split / TTA / level) and writes it atomically. */

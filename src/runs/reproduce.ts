@@ -14,8 +14,8 @@ import { RunError, UserError } from '../errors.ts';
 import { sha256 } from '../util/hash.ts';
 import type { MetricsJson, RunJson } from './schemas.ts';
 import { versions } from './versions.ts';
-import { parse as parseYaml } from 'yaml';
 import { resolveDecoder, type DecoderChoice } from '../data/jpeg.ts';
+import { readConfigYaml } from './read-config.ts';
 
 const run = promisify(execFile);
 /** The installation of exp that is running (whose node_modules the worktree borrows). */
@@ -92,11 +92,8 @@ export async function checkoutRun(run: RunJson, runDir: string): Promise<Checkou
 export function decoderDiffers(run: RunJson, runDir: string): string | null {
   const then = run.data?.decoder;
   if (!then) return null;
-  let choice: DecoderChoice = 'auto';
-  try {
-    const cfg = parseYaml(readFileSync(join(runDir, 'config.yaml'), 'utf8')) as { data?: { loader?: { decoder?: DecoderChoice } } };
-    choice = cfg?.data?.loader?.decoder ?? 'auto';
-  } catch { /* no config: the default */ }
+  const cfg = readConfigYaml(runDir) as { data?: { loader?: { decoder?: DecoderChoice } } } | undefined;
+  const choice: DecoderChoice = cfg?.data?.loader?.decoder ?? 'auto'; // no config: the default
   let now: string;
   try {
     now = resolveDecoder(choice).description;

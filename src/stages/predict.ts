@@ -4,11 +4,9 @@ import { join } from 'node:path';
 import type { StageExecutor } from '../plan/listr.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { ensureBackend } from '../model/backend.ts';
-import { NpyReader } from '../eval/npy.ts';
 import { resolveDecoder } from '../data/jpeg.ts';
 import { writeSubmission } from '../eval/submission.ts';
-import { readJson } from '../util/fs.ts';
-import type { PredictionIndex } from '../runs/schemas.ts';
+import { predictionsFix, readPredictionDir, readTop1 } from '../runs/read-predictions.ts';
 import type { RunRecord } from '../runs/record.ts';
 import type { MetricsJson } from '../runs/schemas.ts';
 import { need, trainCounts, type RunContext } from './context.ts';
@@ -67,25 +65,12 @@ export function predictStage(ctx: RunContext): StageExecutor {
   };
 }
 
-/** Top-1 class ids of the target level from saved top-5 predictions. */
-export async function readTop1(dir: string): Promise<{ index: PredictionIndex; predicted: Int32Array }> {
-  const index = readJson<PredictionIndex>(join(dir, 'index.json'));
-  const target = index.levels[0];
-  const reader = await NpyReader.open(join(dir, `${target}.top5.npy`));
-  try {
-    const k = reader.shape[1] ?? 1;
-    const top = (await reader.readRows(0, reader.shape[0])) as Int32Array;
-    const predicted = Int32Array.from({ length: index.rows }, (_x, r) => top[r * k]);
-    return { index, predicted };
-  } finally {
-    await reader.close();
-  }
-}
-
 export function submissionStage(ctx: RunContext): StageExecutor {
   return async (stage) => {
-    const dir = ctx.record.predictionsDir('test', stage.params.tta as number);
-    const { index, predicted } = await readTop1(dir);
+    const tta = stage.params.tta as number;
+    const set = readPredictionDir(ctx.record.predictionsDir('test', tta), { runDir: ctx.record.dir, fix: predictionsFix(ctx.record.dir, 'train', 'test', tta), split: 'test', tta });
+    const { index } = set;
+    const predicted = await readTop1(set);
     const test = need(ctx.test, 'the test split');
     // Every test image must be predicted, except those skipped as bad under on_bad_image: skip.
     const expectedIds = ctx.config.data.on_bad_image === 'fail' ? Array.from(test.rows, (r) => test.index.ids[r]) : undefined;

@@ -1,6 +1,6 @@
 // One experiment, end to end: run record first (so a crash still leaves one), then the compiled
 // stages through listr2, then the final status. The only place that knows every stage kind.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { ExperimentConfig } from '../config/types.gen.ts';
@@ -9,6 +9,7 @@ import { compile } from '../plan/compile.ts';
 import type { Plan, Stage } from '../plan/types.ts';
 import { runStages, type StageExecutor } from '../plan/listr.ts';
 import { createRun, installSignalHandlers, type RunRecord } from '../runs/record.ts';
+import { readHistoryFile } from '../runs/read.ts';
 import type { SweepInfo } from '../runs/schemas.ts';
 import type { BackendName } from '../model/backend.ts';
 import { sha256, stableStringify } from '../util/hash.ts';
@@ -112,24 +113,13 @@ function prepareResume(record: RunRecord, checkpoint: string | undefined): void 
   const done = checkpoint ? (readJsonIfExists<{ epoch: number }>(join(checkpoint, 'state.json'))?.epoch ?? 0) : 0;
   const file = record.path('history.jsonl');
   if (existsSync(file)) {
-    const rows = readJsonLines(file).filter((r) => typeof r.epoch === 'number' && r.epoch <= done);
-    writeAtomic(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
+    // validated; a torn last line (the kill that stopped the run) is dropped, a damaged one stops the resume
+    const { rows, note } = readHistoryFile(record.dir);
+    if (note) record.log(note);
+    writeAtomic(file, rows.filter((r) => r.epoch <= done).map((r) => JSON.stringify(r) + '\n').join(''));
   }
   rmSync(record.path('metrics.json'), { force: true });
   record.update({ status: 'running', finished: null, error: null, predictions: [] });
-}
-
-function readJsonLines(file: string): { epoch?: unknown }[] {
-  const out: { epoch?: unknown }[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line) as { epoch?: unknown });
-    } catch {
-      break; // a torn last line (killed mid-write) ends the history
-    }
-  }
-  return out;
 }
 
 /**

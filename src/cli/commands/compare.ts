@@ -1,15 +1,16 @@
 // exp compare <run>...: reads run records (run.json, config.yaml, experiment.yaml, metrics.json,
 // history.jsonl, predictions/<split>/tta<N>/index.json and <level>.top5.npy), computes the report
-// with src/runs/compare.ts and prints it. Loads neither tfjs nor sharp nor ajv: comparing 200 runs
-// must stay fast, and a run record is all it needs.
+// with src/runs/compare.ts and prints it. Loads neither tfjs nor sharp nor ajv's schema compiler
+// (the record validators are generated ahead of time): comparing 200 runs must stay fast, and a
+// run record is all it needs.
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../../errors.ts';
-import { readNpy } from '../../eval/npy.ts';
 import { PATH_KEYS } from '../../config/paths.ts';
 import { readRun, resolveRunArgs, type RunView } from '../../runs/read.ts';
-import type { PredictionIndex } from '../../runs/schemas.ts';
+import { readConfigYaml } from '../../runs/read-config.ts';
+import { findPredictions, readPredictionSet, readTop1 } from '../../runs/read-predictions.ts';
 import { writeAtomic } from '../../util/fs.ts';
 import {
   buildReport, flattenConfig, pairMany, pathsAsWritten, preparePair, runLabels, targetLevel,
@@ -43,9 +44,9 @@ function readYaml(file: string, notes: string[]): unknown {
 
 function loadRun(view: RunView, notes: string[]): Omit<CompareRun, 'label'> {
   const r = view.run;
-  const raw = readYaml(view.path('config.yaml'), notes);
+  const raw = readConfigYaml(view.dir);
   let config: Record<string, unknown> | null = null;
-  if (raw === undefined && !existsSync(view.path('config.yaml'))) notes.push(`${r.id} has no config.yaml; it is left out of the config diff`);
+  if (raw === undefined) notes.push(`${r.id} has no config.yaml; it is left out of the config diff`);
   if (raw !== undefined) {
     config = flattenConfig(raw);
     // What the config cannot show but changes results: the code and the data.
@@ -53,19 +54,11 @@ function loadRun(view: RunView, notes: string[]): Omit<CompareRun, 'label'> {
     if (g?.available) config['(git)'] = `${g.sha.slice(0, 10)}${g.dirty ? ` + patch ${g.patch_sha256.slice(0, 8)}` : ''}`;
     if (r.data?.fingerprint) config['(data)'] = r.data.fingerprint.slice(0, 12);
   }
-  // A damaged metrics.json or history.jsonl is reported, not fatal: the other runs still compare.
-  let metrics = {};
-  let history: CompareRun['history'] = [];
-  try {
-    metrics = view.metrics();
-  } catch (e) {
-    notes.push(`${r.id}: ${(e as Error).message}`);
-  }
-  try {
-    history = view.history();
-  } catch (e) {
-    notes.push(`${r.id}: ${(e as Error).message}`);
-  }
+  // Validated when read: a damaged metrics.json or history.jsonl is an error naming the file (leave
+  // that run out, or repair it); a torn last history line is left out with a note.
+  const metrics = view.metrics();
+  const history = view.history();
+  notes.push(...view.notes);
   const levels = raw && typeof raw === 'object' ? ((raw as { data?: { levels?: unknown } }).data?.levels) : undefined;
   const defaultTta: Record<string, number> = {};
   for (const p of r.predictions ?? []) if (p.default || !(p.split in defaultTta)) defaultTta[p.split] = p.tta;
@@ -98,30 +91,17 @@ type Side = { side: PairSide } | { missing: string };
 
 /** One run's top-1 predictions on `split` at `level`: index.json and the first top-5 column. */
 async function loadSide(view: RunView, run: CompareRun, split: string, level: string, preferTta?: number): Promise<Side> {
-  const recs = (view.run.predictions ?? []).filter((p) => p.split === split);
-  const rec = recs.find((p) => p.tta === preferTta) ?? recs.find((p) => p.default) ?? recs.sort((a, b) => b.tta - a.tta)[0];
+  const rec = findPredictions(view, split, { tta: preferTta, fallback: true });
   if (!rec) return { missing: `no predictions on ${split} (status ${run.status})` };
-  const dir = join(view.dir, rec.path || join('predictions', split, `tta${rec.tta}`));
-  const indexFile = join(dir, 'index.json');
-  if (!existsSync(indexFile)) return { missing: `${indexFile} is missing (status ${run.status})` };
-  let index: PredictionIndex;
-  try {
-    index = JSON.parse(readFileSync(indexFile, 'utf8')) as PredictionIndex;
-  } catch (e) {
-    throw new UserError(`${indexFile} is unreadable (${(e as Error).message}); the run's predictions are damaged. Re-create them with exp predict ${view.dir}.`);
-  }
-  if (!index.levels?.includes(level) || !index.classes?.[level]) return { missing: `its predictions on ${split} have no level "${level}" (levels: ${(index.levels ?? []).join(', ')})` };
-  const top = await readNpy(join(dir, `${level}.top5.npy`));
-  const rows = top.shape[0];
-  const k = top.shape[1] ?? 1;
-  if (rows !== index.ids.length) throw new UserError(`${join(dir, `${level}.top5.npy`)} has ${rows} rows but ${indexFile} lists ${index.ids.length} ids; the predictions are damaged. Re-create them with exp predict ${view.dir}.`);
-  const top1 = new Int32Array(rows);
-  for (let i = 0; i < rows; i++) top1[i] = top.data[i * k];
-  const labels = index.labels?.[level];
+  const set = readPredictionSet(view, rec, { levels: [level] });
+  const { index } = set;
+  if (!index.levels.includes(level)) return { missing: `its predictions on ${split} have no level "${level}" (levels: ${index.levels.join(', ')})` };
+  const top1 = await readTop1(set, level);
+  const labels = index.labels[level];
   return {
     side: {
       id: run.id, ids: index.ids, labels: labels ? Int32Array.from(labels) : null, classes: index.classes[level],
-      top1, tta: index.tta ?? rec.tta, config: run.config, dataFingerprint: view.run.data?.fingerprint ?? null,
+      top1, tta: index.tta, config: run.config, dataFingerprint: view.run.data?.fingerprint ?? null,
     },
   };
 }

@@ -1,8 +1,6 @@
 // exp ls: one line per run, newest last.
 import { resolve } from 'node:path';
-import { listRuns } from '../../runs/read.ts';
-import { readJsonIfExists } from '../../util/fs.ts';
-import type { MetricsJson } from '../../runs/schemas.ts';
+import { listRuns, readMetricsFile } from '../../runs/read.ts';
 import { table } from '../table.ts';
 
 function duration(a: string | null | undefined, b: string | null | undefined): string {
@@ -12,9 +10,9 @@ function duration(a: string | null | undefined, b: string | null | undefined): s
 }
 
 /** The target level's macro-F1 at the run's default TTA on val. */
-export function headlineF1(dir: string, run: { predictions?: { split: string; tta: number; default: boolean }[] } | null): number | null {
-  const m = readJsonIfExists<MetricsJson>(`${dir}/metrics.json`);
-  const val = m?.val;
+export function headlineF1(dir: string, run: { kind?: string; predictions?: { split: string; tta: number; default: boolean }[] } | null): number | null {
+  const m = readMetricsFile(dir, run?.kind);
+  const val = m.val;
   if (!val) return null;
   const def = run?.predictions?.find((p) => p.split === 'val' && p.default)?.tta;
   const key = def ? `tta${def}` : Object.keys(val).sort().at(-1)!;
@@ -26,19 +24,34 @@ export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: 
   const runsDir = resolve(opts['runs-dir'] ?? 'runs');
   let runs = listRuns(runsDir);
   if (opts.sweep) runs = runs.filter((r) => r.run?.sweep?.id === opts.sweep);
+  // Damaged records are listed as far as they can be read and reported after the table, and the
+  // exit code is 2 (as ls(1) does for a file it cannot read).
+  const problems = runs.filter((r) => r.error).map((r) => r.error!);
+  const f1 = (r: (typeof runs)[number]): number | null => {
+    try {
+      return r.run ? headlineF1(r.dir, r.run) : null;
+    } catch (e) {
+      problems.push((e as Error).message);
+      return null;
+    }
+  };
   const rows = runs.map((r) => ({
     id: r.id,
     name: r.run?.name ?? '',
     status: r.status,
-    macro_f1: headlineF1(r.dir, r.run),
+    macro_f1: f1(r),
     backend: r.run?.backend?.name ?? '',
     git: r.run?.git && 'sha' in r.run.git && r.run.git.sha ? `${r.run.git.sha.slice(0, 8)}${r.run.git.dirty ? '+' : ''}` : '',
     duration: duration(r.run?.started, r.run?.finished),
     sweep: r.run?.sweep ? `${r.run.sweep.id}${r.run.sweep.point_index === undefined ? '' : `/${r.run.sweep.point_index}`}` : '',
   }));
+  const report = (): number => {
+    for (const p of problems) process.stderr.write(`error: ${p}\n`);
+    return problems.length ? 2 : 0;
+  };
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-    return 0;
+    return report();
   }
   if (!rows.length) {
     process.stdout.write(`no runs in ${runsDir}. Start one with: exp run experiments/quickstart.yaml\n`);
@@ -48,5 +61,5 @@ export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: 
     ['id', 'name', 'status', 'macro-F1', 'backend', 'git', 'time', 'sweep'],
     rows.map((r) => [r.id, r.name, r.status, r.macro_f1 === null ? '' : r.macro_f1.toFixed(4), r.backend, r.git, r.duration, r.sweep]),
   ));
-  return 0;
+  return report();
 }

@@ -1,12 +1,10 @@
 // exp predict <run>: new predictions from a trained run's best checkpoint, without retraining
 // (e.g. another TTA count), stored beside the originals and recorded in run.json.
 import { resolve } from 'node:path';
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { resolveRunArgs } from '../../runs/read.ts';
+import { loadRunConfig } from '../../runs/read-config.ts';
 import { openRun } from '../../runs/record.ts';
 import type { MetricsJson } from '../../runs/schemas.ts';
-import type { ExperimentConfig } from '../../config/types.gen.ts';
 import { UserError } from '../../errors.ts';
 import { indexStage, splitStage } from '../../stages/data.ts';
 import { checkpointFor } from '../../stages/predict.ts';
@@ -24,7 +22,8 @@ export async function run([arg]: string[], opts: { split?: string; tta?: string;
   const [dir] = resolveRunArgs([arg], resolve(opts['runs-dir'] ?? 'runs'));
   const record = openRun(dir);
   if (record.json.kind !== 'train') throw new UserError(`${dir} is an ${record.json.kind} run; exp predict needs a trained run (it reads model/best).`);
-  const config = parseYaml(readFileSync(record.path('config.yaml'), 'utf8')) as ExperimentConfig;
+  const { config } = await loadRunConfig(dir);
+  record.readMetrics(); // validated now: a damaged metrics.json stops here, not after predicting
   const split = opts.split ?? 'val';
   if (split !== 'val' && split !== 'test') throw new UserError(`--split ${split}: expected val or test`);
   if (split === 'test' && !config.data.test) throw new UserError(`${dir} was trained without a test split (data.test is null); use --split val.`);

@@ -2,12 +2,13 @@
 // worktree), run its recorded experiment there with the installed exp dependencies, and compare
 // the new metrics.json with the recorded one. Exit 0 when they agree, 1 when they differ.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { RunError, UserError } from '../../errors.ts';
 import { readRun, resolveRunArgs } from '../../runs/read.ts';
+import { configFix, readConfigYaml } from '../../runs/read-config.ts';
+import { RecordFileError } from '../../runs/read-file.ts';
 import { checkoutRun, compareMetrics } from '../../runs/reproduce.ts';
 import { getAtPath, PATH_KEYS } from '../../config/index.ts';
 
@@ -23,6 +24,9 @@ export async function run(args: string[], opts: Record<string, unknown>): Promis
   const recorded = view.metrics();
   if (!Object.keys(recorded).length) throw new UserError(`${dir} has no metrics.json to compare with.`);
   if (!rec.experiment_path) throw new UserError(`${dir} does not record its experiment file (experiment_path), so it cannot be re-run.`);
+  // read (and checked) before anything is checked out: the data paths the run read
+  const config = readConfigYaml(dir);
+  if (!config) throw new RecordFileError(join(dir, 'config.yaml'), 'missing: the run records no resolved config, so its data paths are unknown', configFix(dir));
   const tolArg = opts.tolerance as string | undefined;
   const tolerance = tolArg === undefined ? DEFAULT_TOLERANCE : Number(tolArg);
   if (!(tolerance >= 0)) throw new UserError(`--tolerance ${tolArg}: expected a number >= 0, e.g. 1e-6`);
@@ -43,7 +47,6 @@ export async function run(args: string[], opts: Record<string, unknown>): Promis
     // The recorded overrides (--set, --sweep and sweep-block values alike) in their recorded order.
     for (const o of rec.overrides) argv.push('--set', `${o.key}=${JSON.stringify(o.value)}`);
     // Data outside the repository (or not committed) is read where the run read it.
-    const config = parseYaml(readFileSync(join(dir, 'config.yaml'), 'utf8')) as Record<string, unknown>;
     for (const key of PATH_KEYS) {
       const v = getAtPath(config, key);
       if (typeof v !== 'string' || !isAbsolute(v)) continue;

@@ -11,6 +11,7 @@ import { compile } from '../../plan/compile.ts';
 import { ExpError, UserError } from '../../errors.ts';
 import type { BackendName } from '../../model/backend.ts';
 import { listRuns, readRun, resolveRunArgs } from '../../runs/read.ts';
+import { loadRunConfig } from '../../runs/read-config.ts';
 import { openRun, runIdentity, type RunRecord } from '../../runs/record.ts';
 import { gitProvenance } from '../../runs/git.ts';
 import { sha256, stableStringify } from '../../util/hash.ts';
@@ -211,8 +212,7 @@ async function resumeRun(arg: string, c: Common, backendArg: string | undefined)
   }
   // config.yaml is the fully resolved config with absolute data paths, so the resume does not
   // depend on the working directory or on the experiment file having changed since.
-  const loaded = loadExperiment(join(dir, 'config.yaml'), { mode: 'run' });
-  const config = assertValid(loaded);
+  const { loaded, config } = await loadRunConfig(dir, 'run');
   const last = join(dir, 'model', 'last');
   const checkpoint = existsSync(join(last, 'state.json')) ? last : undefined;
   // Same backend as before unless told otherwise: bitwise continuation needs it.

@@ -37,8 +37,10 @@ function stripDocs(node: unknown, isPropertyMap = false): unknown {
 
 export function renderRunValidators(): string {
   const schemas = RUN_SCHEMAS.map((n) => stripDocs(JSON.parse(readFileSync(`${ROOT}schemas/run/${n}.schema.json`, 'utf8'))) as Node);
-  // Same options as a runtime compile would use; allErrors off: readers report the first problem.
+  // allErrors: a reader picks the most telling error (describeSchemaErrors in src/runs/read-file.ts),
+  // which needs all of them: the first one found may be a consequence of another.
   const ajv = new Ajv2020({
+    allErrors: true,
     strict: true,
     allowUnionTypes: true,
     schemas,

@@ -283,6 +283,9 @@ export async function runEnsemble(o: EnsembleOptions): Promise<EnsembleResult> {
     const members = views.map((v) => selectPredictions(v, split, o.tta));
     return { split, members, orders: checkMembers(members) };
   });
+  // The top-5 columns are read whole later (member metrics, after the run directory exists):
+  // check their values now, with everything else.
+  for (const p of plan) for (const m of p.members) for (const level of m.index.levels) await readTopK(m, level);
   const val = plan.find((p) => p.split === 'val');
   if (o.optimize && !val) throw new UserError('--optimize searches the weights on the val split, which is not among --split; add val.');
   const levels = plan[0].members[0].index.levels;

@@ -50,10 +50,11 @@ export function parseJsonText(text: string, file: string, fix: string): unknown 
     return JSON.parse(text);
   } catch (e) {
     const msg = (e as Error).message;
-    if (/Unexpected end of JSON input|Unterminated string/.test(msg)) {
+    const pos = /at position (\d+)/.exec(msg);
+    // an error at the very end of the text: what was there is fine, the rest is missing
+    if (/Unexpected end of JSON input|Unterminated string/.test(msg) || (pos && Number(pos[1]) >= text.trimEnd().length)) {
       throw new RecordFileError(file, `the JSON ends early after ${text.length} bytes: the file is truncated`, fix);
     }
-    const pos = /at position (\d+)/.exec(msg);
     const where = pos ? (({ line, col }) => ` at line ${line}, column ${col}`)(lineCol(text, Number(pos[1]))) : '';
     const why = msg.replace(/^JSON\.parse: /, '').replace(/ in JSON at position \d+.*$/, '').replace(/ \(line \d+ column \d+\)$/, '');
     throw new RecordFileError(file, `not valid JSON${where} (${why})`, fix);
@@ -83,12 +84,17 @@ function shown(v: unknown): string {
  * branch's failure plus a summary; "must be object or null (got 5)" says it in one.
  */
 export function describeSchemaErrors(errors: ErrorObject[], value: unknown): string {
-  const real = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'if' && e.keyword !== 'oneOf');
+  let real = errors.filter((e) => e.keyword !== 'anyOf' && e.keyword !== 'if' && e.keyword !== 'oneOf');
   if (!real.length) return errors[0]?.message ?? 'it does not match its schema';
+  // A failed if/then ("error must be null" because status is not failed) follows from another
+  // field; a plain error about a field says what is actually wrong, when there is one.
+  const plain = real.filter((e) => !/\/(then|else)\//.test(e.schemaPath));
+  if (plain.length) real = plain;
   const depth = (e: ErrorObject) => (e.instancePath.match(/\//g) ?? []).length;
   const deepest = Math.max(...real.map(depth));
   const at = real.filter((e) => depth(e) === deepest);
-  const e = at[0];
+  // "must match format date-time" says more than the pattern that goes with it
+  const e = at.find((x) => x.keyword === 'format') ?? at[0];
   const where = dotted(e.instancePath);
   const got = ` (got ${shown(valueAt(value, e.instancePath))})`;
   const types = at.filter((x) => x.keyword === 'type' && x.instancePath === e.instancePath).map((x) => String((x.params as { type: string }).type));
@@ -101,6 +107,8 @@ export function describeSchemaErrors(errors: ErrorObject[], value: unknown): str
       return `${where ? `"${where}"` : 'the record'} has the key "${(e.params as { additionalProperty: string }).additionalProperty}", which exp never writes there`;
     case 'enum':
       return `${subject} must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((x) => JSON.stringify(x)).join(', ')}${got}`;
+    case 'format':
+      return `${subject} must be a ${(e.params as { format: string }).format}${(e.params as { format: string }).format === 'date-time' ? ' in UTC such as 2024-05-01T12:00:00.000Z' : ''}${got}`;
     case 'const':
       return `${subject} must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}${got}`;
     default:

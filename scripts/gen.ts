@@ -2,8 +2,8 @@
 //   src/config/types.gen.ts  `ExperimentConfig`, the fully defaulted config (json-schema-to-typescript)
 //   docs/experiment.md       the reference page: every key with type, default, allowed values, description
 // and, from schemas/run/*.schema.json, src/runs/validators.gen.ts (scripts/gen-validators.ts).
-// `npm run gen` writes both; `npm run gen -- --check` exits 1 when either is stale. The test
-// test/config/generated.test.ts regenerates both in memory and compares.
+// `npm run gen` writes them; `npm run gen -- --check` exits 1 when one is stale. The tests
+// test/config/schema.test.ts and test/runs/validators.test.ts regenerate them in memory and compare.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compile } from 'json-schema-to-typescript';

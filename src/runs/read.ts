@@ -10,8 +10,6 @@ import { UserError } from '../errors.ts';
 import { checkRecord, parseJsonText, readJsonLines, readRecordJson, readRecordText, RecordFileError } from './read-file.ts';
 import type { HistoryRow, MetricsJson, RunJson, RunStatus } from './schemas.ts';
 
-export { RecordFileError } from './read-file.ts';
-
 export interface RunView {
   dir: string;
   id: string;

@@ -134,7 +134,8 @@ export function appendDurable(path: string, text: string, opts: { sync?: boolean
 export class SpaceReserve {
   private constructor(private fd: number | null) {}
 
-  static hold(dir: string, bytes = 256 * 1024): SpaceReserve {
+  /** 64 KiB: a failed run.json is a few KiB; the rest is slack for file-system block rounding. */
+  static hold(dir: string, bytes = 64 * 1024): SpaceReserve {
     const path = join(dir, `.reserve-${process.pid}-${randomBytes(3).toString('hex')}`);
     let fd: number | null = null;
     try {

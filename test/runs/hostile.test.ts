@@ -4,9 +4,13 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { exp, ROOT } from '../cli/helpers.ts';
+import { readRun } from '../../src/runs/read.ts';
+import { checkRecord } from '../../src/runs/read-file.ts';
+import { readConfigYaml } from '../../src/runs/read-config.ts';
+import { readPredictionSet, readTop1 } from '../../src/runs/read-predictions.ts';
 import { invocations, makeCorpus, type Command, type Corpus, type Invocation } from './hostile-corpus.ts';
 
 const COMMANDS: Command[] = ['show', 'ls', 'compare', 'ensemble', 'predict', 'reproduce', 'resume', 'point'];
@@ -29,6 +33,20 @@ function problem(i: Invocation, r: { code: number | null; stderr: string }): str
 }
 
 const label = (i: Invocation) => `${i.command} on "${i.name}"`;
+
+test('the real run the corpus damages passes the reader whole, per_class.json included', async () => {
+  const { corpus: c } = await prepared();
+  const view = readRun(c.base);
+  assert.ok(view.history().length > 0 && Object.keys(view.metrics()).length > 0);
+  assert.deepEqual(view.notes, []);
+  assert.ok(view.run.predictions.length >= 4, 'val and test, two TTA counts each');
+  for (const rec of view.run.predictions) {
+    const set = readPredictionSet(view, rec, { scores: true });
+    for (const level of set.index.levels) assert.equal((await readTop1(set, level)).length, set.index.rows);
+    if (rec.split === 'val') checkRecord(JSON.parse(readFileSync(join(set.dir, 'per_class.json'), 'utf8')), 'per-class', join(set.dir, 'per_class.json'), 'fix');
+  }
+  assert.ok(readConfigYaml(c.base));
+});
 
 test('hostile corpus, every (case, command) pair through main(): exit 2, the file named, no stack trace', { timeout: 15 * 60_000 }, async () => {
   const { corpus: c, inv } = await prepared();

@@ -13,8 +13,8 @@ import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { COMMANDS } from '../src/cli/commands.ts';
-import { compareRuns } from '../src/cli/commands/compare.ts';
-import { makeRun, synthPredictions } from '../test/runs/compare-fixture.ts';
+import { compareRuns } from '../src/runs/compare/load.ts';
+import { makeRun, synthPredictions } from '../test/runs/compare/fixture.ts';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -91,7 +91,7 @@ for (let i = 0; i < reps; i++) {
   inproc.push((performance.now() - t) / 1000);
   inprocCpu.push((c1.user + c1.system) / 1e6);
 }
-rows.push([`in-process \`compareRuns\` (read ${N} records, ${N - 1} paired bootstraps x 1000 resamples, McNemar)`, median(inproc), median(inprocCpu)]);
+rows.push([`in-process \`compareRuns\` (read ${N} records; one shared bootstrap of 1000 resamples for ${N - 1} same-seed pairs, McNemar; headline effects, per-class changes, confusions)`, median(inproc), median(inprocCpu)]);
 
 // Import trace: every module URL the command resolves, through a resolve hook chained after tsx's.
 const traceFile = join(root, 'trace.txt');

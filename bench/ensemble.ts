@@ -17,7 +17,7 @@ import { NpyWriter, writeNpy } from '../src/eval/npy.ts';
 import { topK } from '../src/eval/metrics.ts';
 import { createRun } from '../src/runs/record.ts';
 import { readRun } from '../src/runs/read.ts';
-import { runEnsemble } from '../src/runs/ensemble.ts';
+import { runEnsemble } from '../src/stages/run-ensemble.ts';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under test/ with Node's own test runner (through tsx), so CI's
 // summary line counts them. Extra arguments are passed to `node --test` (e.g. a file filter).
+// The tests run the sources: EXP_SOURCES=1 makes every `exp` they start skip dist/ (the compiled
+// CLI), which test/cli/build.test.ts checks against the sources.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -21,5 +23,5 @@ let files = find('test');
 if (filters.length) files = files.filter((f) => filters.some((x) => f.includes(x)));
 const r = spawnSync(process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', ...flags, ...files],
-  { stdio: 'inherit', env: { ...process.env, EXP_TEST: '1' } });
+  { stdio: 'inherit', env: { ...process.env, EXP_TEST: '1', EXP_SOURCES: '1' } });
 process.exit(r.status ?? 1);

@@ -40,11 +40,29 @@ export class RunError extends ExpError {
   }
 }
 
-/** Thrown when SIGINT/SIGTERM stops a run; the record says `interrupted`. */
+/** Exit status of a process stopped by a signal, as a shell reports it: 128 + the signal number. */
+export const SIGNAL_EXIT_CODES: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+
+/**
+ * Thrown when SIGINT, SIGTERM or SIGHUP stops a run; the record says `interrupted`. Its exit code
+ * follows the signal (130, 143, 129), so `exp` ends the way a killed job would.
+ */
 export class InterruptedError extends ExpError {
   constructor(readonly signal: string) {
-    super(`interrupted by ${signal}`, 130);
+    super(`interrupted by ${signal}`, SIGNAL_EXIT_CODES[signal] ?? 130);
   }
+
+  /** The error for an aborted run signal, whose reason is the signal's name. */
+  static of(signal: AbortSignal): InterruptedError {
+    const r: unknown = signal.reason;
+    if (r instanceof InterruptedError) return r;
+    return new InterruptedError(typeof r === 'string' ? r : 'abort');
+  }
+}
+
+/** Throws InterruptedError once `signal` has aborted: where long work yields to Ctrl-C. */
+export function throwIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw InterruptedError.of(signal);
 }
 
 /**

@@ -1,6 +1,9 @@
 // One generic registry for every pluggable kind (backbones, losses, optimizers, schedules,
-// augmentations, dataset formats, backends). Unknown names fail listing the choices.
+// samplers, dataset formats, backends). Unknown names fail listing the choices. Registries are
+// the only source of names: `npm run gen` copies them into the experiment schema's enums (so
+// `exp validate` and editors know them) and into src/registry-names.gen.ts.
 import { UserError } from './errors.ts';
+import { suggest } from './config/didyoumean.ts';
 
 export interface Entry<T> {
   name: string;
@@ -25,8 +28,9 @@ export class Registry<T> {
   get(name: string): T {
     const e = this.entries.get(name);
     if (!e) {
+      const near = suggest(name, this.names());
       throw new UserError(
-        `unknown ${this.kind} '${name}'. Available: ${this.names().join(', ')}`,
+        `unknown ${this.kind} '${name}'${near ? `; did you mean '${near}'?` : '.'} Available: ${this.names().join(', ')}`,
       );
     }
     return e.value;

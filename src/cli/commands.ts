@@ -1,40 +1,134 @@
-// The command table: names, options, help text and a lazy loader per command, so `exp --help`
-// and a typo never load tfjs or sharp.
+// The command table: names, typed options (one declaration each: kind, default, help), help text
+// and a lazy loader per command, so `exp --help` and a typo never load tfjs or sharp. A command
+// module's run() receives Opts<'its name'>: every option parsed and defaulted (src/cli/args.ts).
+import type { BackendName } from '../model/backend.ts';
+import { choice, flag, int, list, number, text, type Arity, type OneOf, type Options, type Values } from './args.ts';
 
-export interface OptionSpec {
-  type: 'string' | 'boolean';
-  multiple?: boolean;
-  short?: string;
-  default?: string | boolean;
-  help: string;
-  valueName?: string;
+/** Defaults shared by several commands, declared once. */
+export const DEFAULTS = {
+  /** Where run records live (--runs-dir). */
+  runsDir: 'runs',
+} as const;
+// The cache directory's default is data.cache.dir's in the schema: commands that need it (stats)
+// build a config, so it is declared there only.
+
+/** Names the model/backend.ts registry knows, plus auto (a test keeps them in step). */
+export const BACKENDS = ['auto', 'tensorflow', 'native', 'wasm', 'cpu'] as const satisfies readonly BackendName[];
+/** compare's output formats (src/runs/compare/render.ts FORMATS; a test keeps them in step). */
+export const COMPARE_FORMATS = ['table', 'md', 'json', 'csv'] as const;
+
+const runsDir = text('where run records live', { valueName: 'DIR', default: DEFAULTS.runsDir });
+const quiet = flag('print only errors and the final result');
+const backend = choice('the TensorFlow.js backend (default auto: the fastest that loads)', BACKENDS);
+const json = flag('print JSON');
+const set = (help: string) => list(help, 'K=V');
+
+/** Every command's options, by command name. */
+export const OPTIONS = {
+  run: {
+    set: set('override a config value, read as YAML: key.path=value'),
+    sweep: list('run one point per value: key.path=v1,v2 (product over several)', 'K=V1,V2'),
+    backend,
+    'runs-dir': runsDir,
+    name: text('run name (default: the experiment name)', { valueName: 'NAME' }),
+    resume: text('continue an interrupted run from its last checkpoint', { valueName: 'RUN' }),
+    point: text('run point N of a recorded sweep (e.g. a cluster array job)', { valueName: 'SWEEP/N' }),
+    'dry-run': flag('validate and print the plan; run nothing'),
+    'no-cache': flag('recompute cached stages (statistics, resized images) instead of reading the shared cache'),
+    quiet,
+  },
+  validate: { set: set('apply an override before validating') },
+  plan: { set: set('apply an override'), json: flag('print the plan as JSON') },
+  compare: {
+    sweep: text('every run of this sweep (an id or a unique prefix)', { valueName: 'ID' }),
+    baseline: text('the run others are measured against (default: the first)', { valueName: 'RUN' }),
+    format: choice('output format', COMPARE_FORMATS, { valueName: 'FMT', default: 'table' }),
+    html: text('also write a self-contained HTML page with charts', { valueName: 'FILE' }),
+    split: text('metrics of this split only; significance split (default val)', { valueName: 'SPLIT' }),
+    level: text('level for metrics, significance and curves (default: the target)', { valueName: 'LEVEL' }),
+    'min-effect': number('effects within +-X macro-F1 count as "no effect"', { min: 0, default: 0.01, valueName: 'X' }),
+    'runs-dir': runsDir,
+  },
+  ensemble: {
+    logits: flag('weighted mean of logits, then softmax (usually the better blend)'),
+    probs: flag('weighted mean of probabilities, stored as log-probabilities'),
+    weights: text('relative weight per run, in argument order (normalised)', { valueName: 'W1,W2,...' }),
+    optimize: flag('search the weights on val (finest-level macro-F1); flatters val'),
+    out: text('where the ensemble run is created (default: the runs directory)', { valueName: 'DIR' }),
+    'runs-dir': runsDir,
+    name: text('run name (default: ensemble)', { valueName: 'NAME' }),
+    split: text('splits to blend (default: those the first run has default predictions for)', { valueName: 'val,test' }),
+    tta: int("use each run's predictions with this TTA count instead of its default", { min: 1 }),
+  },
+  predict: {
+    split: choice('the split to predict', ['val', 'test'], { valueName: 'SPLIT', default: 'val' }),
+    tta: int("views per image: N-1 augmented + 1 plain (default: the run's tta.count)", { min: 1 }),
+    backend,
+    'runs-dir': runsDir,
+  },
+  'data inspect': {
+    format: text('herbarium|folders (default: detected)', { valueName: 'NAME' }),
+    levels: text('comma-separated level names, finest first (default: detected)', { valueName: 'L1,L2' }),
+    json,
+  },
+  // The defaults are data/sample's (SAMPLE_OPTIONS in src/data/synth.ts; a test keeps them in step).
+  'data synth': {
+    species: int('number of species', { min: 1, default: 12 }),
+    seed: int('generator seed', { min: 0, default: 2020 }),
+    size: int('image width in pixels', { min: 16, default: 96, valueName: 'PX' }),
+  },
+  stats: {
+    set: set('with an experiment file: apply an override (data.val.fraction=0.1, data.limit=100, ...)'),
+    resize: int('with a dataset directory: shorter side in pixels before measuring (default 512, data.image.resize)', { min: 8, valueName: 'PX' }),
+    format: text('with a dataset directory: herbarium|folders (default: detected)', { valueName: 'NAME' }),
+    levels: text('with a dataset directory: level names, finest first (default: detected)', { valueName: 'L1,L2' }),
+    json,
+  },
+  ls: { 'runs-dir': runsDir, sweep: text('only runs of this sweep (an id or a unique prefix)', { valueName: 'ID' }), json },
+  reproduce: {
+    'runs-dir': runsDir,
+    backend: choice("the backend to re-run on (default: the run's)", BACKENDS),
+    tolerance: number('largest absolute difference accepted when bitwise equality is not expected', { min: 0, default: 1e-6 }),
+    keep: flag('keep the temporary worktree and the reproduced run'),
+    quiet,
+  },
+  show: { 'runs-dir': runsDir, json: flag('print run.json and metrics.json') },
+  'weights import': {
+    backbone: text('the architecture the checkpoint was saved from (required)', { valueName: 'NAME', required: true }),
+    out: text('directory to write the tfjs layers model to (required)', { valueName: 'DIR', required: true }),
+    'include-head': flag('also import the ImageNet classifier (global average pool + dense)'),
+    'allow-partial': flag('write the model even when weights are missing, unexpected or mis-shaped'),
+    'input-size': int('input size of the saved model in pixels (weights do not depend on it)', { min: 32, default: 224, valueName: 'PX' }),
+    json: flag('print the import report as JSON'),
+  },
+} satisfies Record<string, Options>;
+
+export type CommandName = keyof typeof OPTIONS;
+/** What command `C`'s run() receives. */
+export type Opts<C extends CommandName> = Values<(typeof OPTIONS)[C]>;
+
+export interface CommandModule<O = Record<string, unknown>> {
+  run(args: string[], opts: O): Promise<number | void>;
 }
 
-export interface CommandModule {
-  run(args: string[], opts: Record<string, unknown>): Promise<number | void>;
-}
-
-export interface CommandSpec {
-  name: string;
+export interface CommandSpec<C extends CommandName = CommandName> {
+  name: C;
   usage: string;
   summary: string;
   description?: string;
   example: string;
-  minArgs: number;
-  options: Record<string, OptionSpec>;
-  load(): Promise<CommandModule>;
+  args: Arity;
+  options: (typeof OPTIONS)[C];
+  oneOf?: OneOf[];
+  load(): Promise<CommandModule<Opts<C>>>;
 }
 
-const runsDir: OptionSpec = { type: 'string', help: 'where run records live (default: runs)', valueName: 'DIR' };
-const quiet: OptionSpec = { type: 'boolean', help: 'print only errors and the final result' };
-const backend: OptionSpec = {
-  type: 'string',
-  help: 'auto|tensorflow|native|wasm|cpu (default auto: the fastest that loads)',
-  valueName: 'NAME',
-};
+function command<C extends CommandName>(spec: Omit<CommandSpec<C>, 'options'>): CommandSpec<CommandName> {
+  return { ...spec, options: OPTIONS[spec.name] } as unknown as CommandSpec<CommandName>;
+}
 
 export const COMMANDS: CommandSpec[] = [
-  {
+  command({
     name: 'run',
     usage: '<experiment.yaml>... [options] | --resume RUN | --point SWEEP/N',
     summary: 'validate, compile and run experiments, recording everything under runs/',
@@ -44,22 +138,10 @@ export const COMMANDS: CommandSpec[] = [
       'With a sweep (the file\'s sweep: block and/or --sweep) every point is a run sharing a sweep id;\n' +
       'running the same sweep again skips points already completed with the same identity.',
     example: 'exp run experiments/quickstart.yaml --sweep augment.color_jitter.enabled=false,true --sweep seed=1,2,3',
-    minArgs: 0,
-    options: {
-      set: { type: 'string', multiple: true, help: 'override a config value, read as YAML: key.path=value', valueName: 'K=V' },
-      sweep: { type: 'string', multiple: true, help: 'run one point per value: key.path=v1,v2 (product over several)', valueName: 'K=V1,V2' },
-      backend,
-      'runs-dir': runsDir,
-      name: { type: 'string', help: 'run name (default: the experiment name)', valueName: 'NAME' },
-      resume: { type: 'string', help: 'continue an interrupted run from its last checkpoint', valueName: 'RUN' },
-      point: { type: 'string', help: 'run point N of a recorded sweep (e.g. a cluster array job)', valueName: 'SWEEP/N' },
-      'dry-run': { type: 'boolean', help: 'validate and print the plan; run nothing' },
-      'no-cache': { type: 'boolean', help: 'recompute cached stages (statistics, resized images) instead of reading the shared cache' },
-      quiet,
-    },
+    args: { min: 1, needs: 'an experiment file', unless: ['resume', 'point'] },
     load: () => import('./commands/run.ts'),
-  },
-  {
+  }),
+  command({
     name: 'validate',
     usage: '<experiment.yaml>...',
     summary: 'check experiment files against the schema and the semantic rules',
@@ -67,43 +149,32 @@ export const COMMANDS: CommandSpec[] = [
       'Reports every problem as file:line:col  path  message and exits 2 when any file has an error.\n' +
       'A data path that does not exist is a warning here and an error for exp run.',
     example: 'exp validate experiments/*.yaml',
-    minArgs: 1,
-    options: { set: { type: 'string', multiple: true, help: 'apply an override before validating', valueName: 'K=V' } },
+    args: { min: 1, needs: 'an experiment file' },
     load: () => import('./commands/validate.ts'),
-  },
-  {
+  }),
+  command({
     name: 'plan',
     usage: '<experiment.yaml> [options]',
     summary: 'print the compiled stages and which are cached; runs nothing',
     example: 'exp plan experiments/focal-hier.yaml',
-    minArgs: 1,
-    options: {
-      set: { type: 'string', multiple: true, help: 'apply an override', valueName: 'K=V' },
-      json: { type: 'boolean', help: 'print the plan as JSON' },
-    },
+    args: { min: 1, max: 1, needs: 'an experiment file' },
     load: () => import('./commands/plan.ts'),
-  },
-  {
+  }),
+  command({
     name: 'compare',
-    usage: '<run>... [options]',
-    summary: 'config diff, metric deltas, paired significance and learning curves of runs',
+    usage: '<run>... [options] | --sweep ID',
+    summary: 'did it help? the effect across seeds first, then config diff, metrics, paired tests and curves',
     description:
-      'Compares runs with a baseline (--baseline, else the first): config keys that differ, metrics per\n' +
-      'split, level and TTA count as deltas, paired bootstrap CIs and McNemar on shared validation\n' +
-      'examples (aligned by id), and learning curves. Quoted globs ("runs/*") work.',
-    example: 'exp compare "runs/*focal*" --html compare.html',
-    minArgs: 1,
-    options: {
-      baseline: { type: 'string', help: 'the run others are measured against (default: the first)', valueName: 'RUN' },
-      format: { type: 'string', help: 'table|md|json|csv (default table)', valueName: 'FMT' },
-      html: { type: 'string', help: 'also write a self-contained HTML page with charts', valueName: 'FILE' },
-      split: { type: 'string', help: 'metrics of this split only; significance split (default val)', valueName: 'SPLIT' },
-      level: { type: 'string', help: 'level for metrics, significance and curves (default: the target)', valueName: 'LEVEL' },
-      'runs-dir': runsDir,
-    },
+      'Answers first: for each swept key, the effect on val macro-F1 paired by seed, with a 95 % interval\n' +
+      'over both training seeds and validation examples, P(better) and a verdict. Then the config diff,\n' +
+      'metrics per split, level and TTA count, each run against its same-seed baseline (paired bootstrap\n' +
+      'and McNemar on shared validation examples, aligned by id), and learning curves. Runs may be\n' +
+      'directories, ids or id prefixes, quoted globs ("runs/*"), or every run of a sweep (--sweep).',
+    example: 'exp compare --sweep sw-2290 --html compare.html',
+    args: { min: 0, needs: 'the runs to compare (directories, ids, id prefixes or quoted globs), or --sweep ID' },
     load: () => import('./commands/compare.ts'),
-  },
-  {
+  }),
+  command({
     name: 'ensemble',
     usage: '<run>... (--logits | --probs) [options]',
     summary: "blend runs' predictions by logits or probabilities into a run of kind ensemble",
@@ -112,21 +183,11 @@ export const COMMANDS: CommandSpec[] = [
       'predictions in row blocks into a new run: predictions/, metrics.json, submission.csv.\n' +
       'Runs may be directories, ids or quoted globs like "runs/*".',
     example: 'exp ensemble "runs/*focal*" --logits --weights 2,1',
-    minArgs: 1,
-    options: {
-      logits: { type: 'boolean', help: 'weighted mean of logits, then softmax (usually the better blend)' },
-      probs: { type: 'boolean', help: 'weighted mean of probabilities, stored as log-probabilities' },
-      weights: { type: 'string', help: 'relative weight per run, in argument order (normalised)', valueName: 'W1,W2,...' },
-      optimize: { type: 'boolean', help: 'search the weights on val (finest-level macro-F1); flatters val' },
-      out: { type: 'string', help: 'where the ensemble run is created (default: the runs directory)', valueName: 'DIR' },
-      'runs-dir': runsDir,
-      name: { type: 'string', help: 'run name (default: ensemble)', valueName: 'NAME' },
-      split: { type: 'string', help: 'splits to blend (default: those the first run has default predictions for)', valueName: 'val,test' },
-      tta: { type: 'string', help: "use each run's predictions with this TTA count instead of its default", valueName: 'N' },
-    },
+    args: { min: 1, needs: 'the runs to blend (directories, ids or quoted globs)' },
+    oneOf: [{ options: ['logits', 'probs'], required: 'how to blend' }],
     load: () => import('./commands/ensemble.ts'),
-  },
-  {
+  }),
+  command({
     name: 'predict',
     usage: '<run> [--split val|test] [--tta N]',
     summary: "new predictions from a trained run's best checkpoint, without retraining",
@@ -134,93 +195,71 @@ export const COMMANDS: CommandSpec[] = [
       'Writes predictions/<split>/tta<N>/ beside the originals and records them in run.json (and\n' +
       'metrics.json for val), so the TTA count is an ablation that costs no training.',
     example: 'exp predict runs/20261128-120000-quickstart-a1b2c3 --split val --tta 8',
-    minArgs: 1,
-    options: {
-      split: { type: 'string', help: 'val or test (default val)', valueName: 'SPLIT' },
-      tta: { type: 'string', help: 'views per image: N-1 augmented + 1 plain (default: the run\'s tta.count)', valueName: 'N' },
-      backend,
-      'runs-dir': runsDir,
-    },
+    args: { min: 1, max: 1, needs: 'a trained run' },
     load: () => import('./commands/predict.ts'),
-  },
-  {
+  }),
+  command({
     name: 'data inspect',
     usage: '<dataset-dir> [--json]',
     summary: 'format, classes per level, images per class, missing files',
     example: 'exp data inspect data/sample/train',
-    minArgs: 1,
-    options: {
-      format: { type: 'string', help: 'herbarium|folders (default: detected)', valueName: 'NAME' },
-      levels: { type: 'string', help: 'comma-separated level names, finest first', valueName: 'L1,L2' },
-      json: { type: 'boolean', help: 'print JSON' },
-    },
+    args: { min: 1, max: 1, needs: 'a dataset directory' },
     load: () => import('./commands/data-inspect.ts'),
-  },
-  {
+  }),
+  command({
     name: 'data synth',
     usage: '<out-dir> [options]',
     summary: 'generate a herbarium-like dataset in the Herbarium 2020 layout',
     example: 'exp data synth /tmp/herb --species 24 --seed 1',
-    minArgs: 1,
-    options: {
-      species: { type: 'string', help: 'number of species (default 12)', valueName: 'N' },
-      seed: { type: 'string', help: 'generator seed (default 0)', valueName: 'N' },
-      size: { type: 'string', help: 'image size in pixels (default 128)', valueName: 'PX' },
-    },
+    args: { min: 1, max: 1, needs: 'an output directory' },
     load: () => import('./commands/data-synth.ts'),
-  },
-  {
+  }),
+  command({
     name: 'stats',
-    usage: '<dataset-dir> [options]',
-    summary: 'per-channel mean and std over the training images (cached)',
-    example: 'exp stats data/sample/train --resize 64',
-    minArgs: 1,
-    options: {
-      resize: { type: 'string', help: 'shorter side in pixels before measuring (default 512)', valueName: 'PX' },
-      format: { type: 'string', help: 'herbarium|folders (default: detected)', valueName: 'NAME' },
-      json: { type: 'boolean', help: 'print JSON' },
-    },
+    usage: '<experiment.yaml | dataset-dir> [options]',
+    summary: 'per-channel mean and std over the training images, as normalize: auto measures them (cached)',
+    description:
+      'Measures what a run\'s stats stage measures: the training images after the validation split\n' +
+      '(and data.limit), at data.image.resize, read through the resized-image cache when\n' +
+      'data.cache.enabled, with the same cache. Given an experiment file, its settings are used\n' +
+      '(--set applies overrides); given a dataset directory, those of an experiment that names only\n' +
+      'that directory: format and levels detected as exp data inspect does, the default split.',
+    example: 'exp stats experiments/quickstart.yaml',
+    args: { min: 1, max: 1, needs: 'an experiment file or a dataset directory' },
     load: () => import('./commands/stats.ts'),
-  },
-  {
+  }),
+  command({
     name: 'ls',
-    usage: '[--runs-dir runs]',
-    summary: 'list runs: id, name, status, species macro-F1, backend, git SHA, duration',
+    usage: '[--runs-dir DIR] [--sweep ID] [--json]',
+    summary: 'list runs: id, name, status, val macro-F1 (level, TTA), backend, git SHA, duration, swept values',
     example: 'exp ls --runs-dir runs',
-    minArgs: 0,
-    options: { 'runs-dir': runsDir, sweep: { type: 'string', help: 'only runs of this sweep', valueName: 'ID' }, json: { type: 'boolean', help: 'print JSON' } },
+    args: { min: 0, max: 0 },
     load: () => import('./commands/ls.ts'),
-  },
-  {
+  }),
+  command({
     name: 'reproduce',
     usage: '<run> [options]',
     summary: 'rebuild a run from its record (commit + git.patch) and compare the metrics',
     description:
       'Checks out the recorded commit in a temporary git worktree, applies git.patch, links the\n' +
-      'installed node_modules (warning when package-lock.json differs from the recorded hash), runs\n' +
-      'the recorded experiment with its recorded overrides, and compares metrics.json: exactly on\n' +
-      'deterministic backends, within --tolerance otherwise. Exit 1 when they differ.',
+      'installed node_modules (warning when package-lock.json differs from the recorded hash) and the\n' +
+      "built addons, runs the recorded experiment with its recorded overrides on the run's backend,\n" +
+      'and compares metrics.json: exactly when the same deterministic backend runs on the same CPU\n' +
+      'instruction set, within --tolerance otherwise, naming what differs (backend, CPU, library\n' +
+      'versions, code). Exit 1 when the metrics differ.',
     example: 'exp reproduce runs/20261128-120000-quickstart-a1b2c3',
-    minArgs: 1,
-    options: {
-      'runs-dir': runsDir,
-      backend,
-      tolerance: { type: 'string', help: 'largest absolute difference accepted on non-deterministic backends (default 1e-6)', valueName: 'X' },
-      keep: { type: 'boolean', help: 'keep the temporary worktree and the reproduced run' },
-      quiet,
-    },
+    args: { min: 1, max: 1, needs: 'a run' },
     load: () => import('./commands/reproduce.ts'),
-  },
-  {
+  }),
+  command({
     name: 'show',
-    usage: '<run>',
+    usage: '<run> [--json]',
     summary: "one run's record in readable form",
     example: 'exp show runs/20261128-120000-quickstart-a1b2c3',
-    minArgs: 1,
-    options: { 'runs-dir': runsDir, json: { type: 'boolean', help: 'print run.json and metrics.json' } },
+    args: { min: 1, max: 1, needs: 'a run' },
     load: () => import('./commands/show.ts'),
-  },
-  {
+  }),
+  command({
     name: 'weights import',
     usage: '<checkpoint> --backbone NAME --out DIR [options]',
     summary: 'import a PyTorch .pth or .safetensors state dict into a backbone (tfjs model directory)',
@@ -231,15 +270,7 @@ export const COMMANDS: CommandSpec[] = [
       'DIR/model.json + weights.bin + import-report.json for model.backbone.weights. Anything missing,\n' +
       'unexpected or of the wrong shape is listed and is an error unless --allow-partial.',
     example: 'exp weights import resnet50.pth --backbone resnet50 --out weights/resnet50-imagenet',
-    minArgs: 1,
-    options: {
-      backbone: { type: 'string', help: 'the architecture the checkpoint was saved from', valueName: 'NAME' },
-      out: { type: 'string', help: 'directory to write the tfjs layers model to', valueName: 'DIR' },
-      'include-head': { type: 'boolean', help: 'also import the ImageNet classifier (global average pool + dense)' },
-      'allow-partial': { type: 'boolean', help: 'write the model even when weights are missing, unexpected or mis-shaped' },
-      'input-size': { type: 'string', help: 'input size of the saved model in pixels (default 224; weights do not depend on it)', valueName: 'PX' },
-      json: { type: 'boolean', help: 'print the import report as JSON' },
-    },
+    args: { min: 1, max: 1, needs: 'a checkpoint file' },
     load: () => import('./commands/weights-import.ts'),
-  },
+  }),
 ];

@@ -1,6 +1,8 @@
 // The one documented step between YAML and ajv. ajv applies `default`s only where a schema has a
-// single shape (it ignores defaults inside oneOf/anyOf, ajv issue #2375), so the schema gives
-// every section one object shape and the shorthands users like are rewritten here first:
+// single shape (it ignores defaults inside oneOf/anyOf, ajv issue #2375), so every section of the
+// schema is one object shape, and the shorthands users like are rewritten here first, as the
+// schema's `x-shorthand` tables say (the shipped schema accepts exactly these values, so an editor
+// and exp agree):
 //
 //   augment.color_jitter, augment.random_resized_crop, train.ema, decode.hierarchical:
 //       true | false          -> { enabled: true | false }
@@ -10,24 +12,18 @@
 //   data.val.path given, data.val.fraction not written   -> fraction: null
 //   random_resized_crop enabled, augment.random_crop not written -> random_crop: false
 import { isMap } from './source.ts';
-
-const ENABLE_SHORTHANDS: ReadonlyArray<readonly [string, string]> = [
-  ['augment', 'color_jitter'],
-  ['augment', 'random_resized_crop'],
-  ['train', 'ema'],
-  ['decode', 'hierarchical'],
-  ['loss', 'class_balance'],
-];
+import { shorthands } from './schema.ts';
 
 /** Rewrites shorthands in place. Idempotent, so it runs on each layer and again after overrides. */
 export function expandShorthands(config: unknown): void {
-  if (!isMap(config)) return;
-  for (const [section, key] of ENABLE_SHORTHANDS) {
-    const parent = config[section];
+  for (const { path, table } of shorthands()) {
+    let parent: unknown = config;
+    for (const seg of path.slice(0, -1)) parent = isMap(parent) ? parent[seg] : undefined;
+    const key = path[path.length - 1];
     if (!isMap(parent) || !(key in parent)) continue;
-    const v = parent[key];
-    if (typeof v === 'boolean') parent[key] = { enabled: v };
-    else if (key === 'class_balance' && v === 'none') parent[key] = { enabled: false };
+    const value = parent[key];
+    const hit = table.find((s) => s.value === value);
+    if (hit) parent[key] = structuredClone(hit.means);
   }
 }
 

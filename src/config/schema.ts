@@ -1,6 +1,12 @@
 // The experiment schema (schemas/experiment.schema.json, the one source of truth for the config
 // shape) and a small walker over it: which keys exist at a path (for "did you mean", --set and
 // sweep grid keys) and the schema's key order (so resolved configs print in a stable order).
+//
+// The shipped schema describes a file as written, which is what an editor checks: a map may
+// also be written as a shorthand (`color_jitter: true`, listed under `x-shorthand`), and a file
+// with `extends` needs no required key (its parents give them). `resolvedSchema()` derives the
+// schema of the config after loading (shorthands expanded, `extends` merged and consumed): ajv
+// validates against it and the TypeScript types are generated from it.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -16,8 +22,21 @@ export type SchemaNode = {
   description?: string;
   enum?: unknown[];
   required?: string[];
+  /** The values a map may also be written as, and the map each stands for (see normalize.ts). */
+  'x-shorthand'?: Shorthand[];
+  /** The registry (by kind) whose names `enum` lists; `npm run gen` writes the enum. */
+  'x-registry'?: string;
   [k: string]: unknown;
 };
+
+export interface Shorthand {
+  value: unknown;
+  means: Record<string, unknown>;
+}
+
+/** Keywords of the schema that are not JSON Schema's: annotations for exp and editors
+ *  (`enumDescriptions` and `patternErrorMessage` are the YAML language server's). */
+export const ANNOTATIONS = ['x-shorthand', 'x-registry', 'enumDescriptions', 'patternErrorMessage'] as const;
 
 export const SCHEMA_PATH = fileURLToPath(new URL('../../schemas/experiment.schema.json', import.meta.url));
 
@@ -25,6 +44,50 @@ let cached: SchemaNode | undefined;
 export function experimentSchema(): SchemaNode {
   cached ??= JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as SchemaNode;
   return cached;
+}
+
+let resolved: SchemaNode | undefined;
+/** The schema of the loaded config: every `x-shorthand` map takes only the map form, and the
+ *  required keys apply unconditionally (the root's `else` branch, taken when there is no `extends`). */
+export function resolvedSchema(root: SchemaNode = experimentSchema()): SchemaNode {
+  if (root === cached && resolved) return resolved;
+  const out = structuredClone(root);
+  const walk = (node: SchemaNode): void => {
+    if (node['x-shorthand']) {
+      node.type = 'object';
+      delete node.if;
+      delete node.then;
+    }
+    for (const child of Object.values(node.properties ?? {})) walk(child);
+    if (node.items) walk(node.items);
+    if (typeof node.additionalProperties === 'object') walk(node.additionalProperties);
+    for (const def of Object.values(node.$defs ?? {})) walk(def);
+  };
+  walk(out);
+  const otherwise = out.else as SchemaNode | undefined;
+  if (otherwise) {
+    out.required = otherwise.required;
+    for (const [k, p] of Object.entries(otherwise.properties ?? {})) {
+      if (p.required) out.properties![k].required = p.required;
+    }
+    delete out.if;
+    delete out.else;
+  }
+  if (root === cached) resolved = out;
+  return out;
+}
+
+/** Every map the shipped schema lets a file write as a shorthand, by config path. */
+export function shorthands(root: SchemaNode = experimentSchema()): Array<{ path: string[]; table: Shorthand[] }> {
+  const out: Array<{ path: string[]; table: Shorthand[] }> = [];
+  const walk = (node: SchemaNode, path: string[]): void => {
+    for (const [k, child] of Object.entries(node.properties ?? {})) {
+      if (child['x-shorthand']) out.push({ path: [...path, k], table: child['x-shorthand'] });
+      walk(child, [...path, k]);
+    }
+  };
+  walk(root, []);
+  return out;
 }
 
 /** Follows a local "#/$defs/name" reference (the only kind the schema uses). */

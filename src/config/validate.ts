@@ -3,10 +3,10 @@
 // defaults applied and all errors collected, then the semantic rules (rules.ts). Every problem is
 // located through the source tree, so it points at the YAML node (or --set argument) it is about.
 // Throws nothing for user mistakes.
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { Ajv2020, type ErrorObject, type Options, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { Problem } from '../errors.ts';
 import type { ExperimentConfig } from './types.gen.ts';
-import { experimentSchema, schemaAt, allowedKeys, orderBySchema, type Seg } from './schema.ts';
+import { resolvedSchema, ANNOTATIONS, schemaAt, type SchemaNode, allowedKeys, orderBySchema, type Seg } from './schema.ts';
 import { isMap, locate, formatPath, type Anchor, type SourceNode } from './source.ts';
 import { expandShorthands, fillImplied } from './normalize.ts';
 import { getAtPath } from './overrides.ts';
@@ -20,11 +20,19 @@ export interface ValidationResult {
   errors: Problem[];
 }
 
-let validator: ValidateFunction | undefined;
-function compiled(): ValidateFunction {
+/** ajv as exp uses it: every error, defaults filled in, strict about the schema itself. */
+export function newAjv(options: Options = {}): Ajv2020 {
   // allowUnionTypes: the schema says "string or null" as type: [string, null] rather than with
   // anyOf, because ajv applies no defaults inside anyOf/oneOf.
-  validator ??= new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true }).compile(experimentSchema());
+  const ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true, ...options });
+  for (const keyword of ANNOTATIONS) ajv.addKeyword({ keyword, schemaType: ['string', 'array'] });
+  return ajv;
+}
+
+let validator: ValidateFunction | undefined;
+function compiled(): ValidateFunction {
+  // The schema of the loaded config: shorthands are expanded and `extends` merged by now.
+  validator ??= newAjv().compile(resolvedSchema());
   return validator;
 }
 
@@ -88,10 +96,11 @@ const TYPE_WORDS: Record<string, string> = {
   object: 'a map', array: 'a list', null: 'null',
 };
 
-const PATTERN_WORDS: Record<string, string> = {
-  '^[a-z0-9][a-z0-9_.-]*$': "lower-case letters, digits, '_', '.' and '-', starting with a letter or digit",
-  '^[a-z][a-z0-9_]*$': "snake_case: lower-case letters, digits and '_', starting with a letter",
-};
+/** The schema's own words for a pattern ("Use ...", which editors show too), as "use ...". */
+function patternWords(node: SchemaNode | undefined, pattern: string): string {
+  const words = typeof node?.patternErrorMessage === 'string' ? node.patternErrorMessage.replace(/\.$/, '') : '';
+  return words ? words.charAt(0).toLowerCase() + words.slice(1) : `use the pattern ${pattern}`;
+}
 
 export function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -126,7 +135,10 @@ function fromAjv(e: ErrorObject, input: unknown): { path: Seg[]; message: string
     }
     case 'type': {
       const want = String(p.type).split(',').map((t) => TYPE_WORDS[t] ?? t).join(' or ');
-      return { path, message: `must be ${want}, not ${describe(value)}` };
+      // A map that a file may also write as a shorthand says so (the editor accepts those too).
+      const short = schemaAt(path)?.['x-shorthand']?.map((h) => String(h.value));
+      const also = short ? ` (or the shorthand ${short.slice(0, -1).join(', ')} or ${short[short.length - 1]})` : '';
+      return { path, message: `must be ${want}${also}, not ${describe(value)}` };
     }
     case 'enum': {
       const allowedValues = (p.allowedValues as unknown[]).map(String);
@@ -143,7 +155,7 @@ function fromAjv(e: ErrorObject, input: unknown): { path: Seg[]; message: string
     case 'minLength':
       return { path, message: 'must not be empty' };
     case 'pattern':
-      return { path, message: `${describe(value)} is not valid here: use ${PATTERN_WORDS[p.pattern] ?? `the pattern ${p.pattern}`}` };
+      return { path, message: `${describe(value)} is not valid here: ${patternWords(schemaAt(path), p.pattern)}` };
     case 'uniqueItems': {
       const [first, dup] = [Math.min(p.i, p.j), Math.max(p.i, p.j)];
       const item = Array.isArray(value) ? value[dup] : undefined;

@@ -13,6 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import type { DatasetIndex } from './types.ts';
 import { BadImageError, decodeResized, type RawImage } from './image.ts';
+import { badImageUserError, type OnBadImage } from './loader.ts';
 
 export type CacheFormat = 'jpeg' | 'raw';
 const EDGE = 64 * 1024;
@@ -26,13 +27,27 @@ export interface CacheOptions {
   format?: CacheFormat;
 }
 
-/** Run fn over 0..n-1 with at most `limit` calls in flight. */
+/**
+ * Run fn over 0..n-1 with at most `limit` calls in flight. The first failure rejects once the
+ * calls in flight have settled, and no further call starts: a stage that fails on its first bad
+ * image must not go on decoding the rest of the dataset behind the error.
+ */
 export async function forEachLimit(n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    while (next < n) await fn(next++);
+    while (!failed && next < n) {
+      try {
+        await fn(next++);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, n)) }, worker));
+  const results = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, n)) }, worker));
+  const failure = results.find((r) => r.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 /** Content key of a source file: its size and the sha256 of its first and last 64 KB. */
@@ -103,14 +118,19 @@ export class ImageCache {
    * is not a usable image.
    */
   async ensure(file: string): Promise<string | RawImage> {
+    return (await this.lookup(file)).image;
+  }
+
+  /** ensure(), also saying whether the entry already existed (hit) or was written now. */
+  async lookup(file: string): Promise<{ image: string | RawImage; hit: boolean }> {
     const path = this.entryPath(await this.key(file));
     if (this.format === 'raw') {
       const hit = await readRaw(path);
-      if (hit) return hit;
+      if (hit) return { image: hit, hit: true };
     } else {
       try {
         await access(path);
-        return path;
+        return { image: path, hit: true };
       } catch { /* miss */ }
     }
     const img = await decodeResized(file, this.resize);
@@ -120,7 +140,7 @@ export class ImageCache {
         .jpeg({ quality: 95, chromaSubsampling: '4:4:4' }).toBuffer();
     await writeAtomic(path, bytes);
     // the decoded pixels are the entry's pixels (raw) or within JPEG error of them: use them now
-    return this.format === 'raw' ? img : path;
+    return { image: this.format === 'raw' ? img : path, hit: false };
   }
 }
 
@@ -189,31 +209,55 @@ export interface WarmResult {
   dir: string;
   /** Rows whose entry already existed or was written. */
   cached: number;
-  /** Rows whose source is not a usable image (left to the loader's on_bad_image policy). */
-  bad: { row: number; file: string; reason: string }[];
+  /** Of those, the entries written now (the rest were already there). */
+  written: number;
+  /** Rows whose source is not a usable image (under on_bad_image: skip), in row order. */
+  bad: { row: number; file: string; reason: string; detail: string }[];
+}
+
+export interface WarmProgress {
+  /** Rows looked at so far, of `total`. */
+  done: number;
+  total: number;
+  /** Entries written so far (a miss: the image was decoded and resized). */
+  written: number;
+  /** Bad sources met so far. */
+  bad: number;
+}
+
+export interface WarmOptions extends CacheOptions {
+  rows?: Int32Array;
+  concurrency?: number;
+  /**
+   * data.on_bad_image. `fail` (the default): the first source that is not a usable image fails
+   * the warm-up with a UserError naming the file, its image id and the reason, and nothing more
+   * is read. `skip`: it is reported in WarmResult.bad and the warm-up goes on.
+   */
+  onBadImage?: OnBadImage;
+  onProgress?: (p: WarmProgress) => void;
 }
 
 /** Build every missing entry, `concurrency` images at a time, reporting progress. */
-export async function warmCache(
-  index: DatasetIndex, resize: number,
-  opts: CacheOptions & { rows?: Int32Array; concurrency?: number; onProgress?: (done: number, total: number) => void } = {},
-): Promise<WarmResult> {
+export async function warmCache(index: DatasetIndex, resize: number, opts: WarmOptions = {}): Promise<WarmResult> {
   const cache = new ImageCache(resize, opts);
   const rows = opts.rows ?? Int32Array.from(index.files.keys());
   const bad: WarmResult['bad'] = [];
   let done = 0;
   let cached = 0;
+  let written = 0;
   await forEachLimit(rows.length, opts.concurrency ?? 4, async (i) => {
     const file = join(index.root, index.files[rows[i]]);
     try {
-      await cache.ensure(file);
+      const { hit } = await cache.lookup(file);
       cached++;
+      if (!hit) written++;
     } catch (e) {
       if (!(e instanceof BadImageError)) throw e;
-      bad.push({ row: rows[i], file: index.files[rows[i]], reason: e.reason });
+      if ((opts.onBadImage ?? 'fail') === 'fail') throw badImageUserError(index, rows[i], e);
+      bad.push({ row: rows[i], file: index.files[rows[i]], reason: e.reason, detail: e.detail });
     }
-    opts.onProgress?.(++done, rows.length);
+    opts.onProgress?.({ done: ++done, total: rows.length, written, bad: bad.length });
   });
   bad.sort((a, b) => a.row - b.row);
-  return { dir: cache.dir, cached, bad };
+  return { dir: cache.dir, cached, written, bad };
 }

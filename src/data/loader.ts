@@ -32,6 +32,8 @@ export interface LoaderOptions {
   /** Batches prepared ahead of the consumer. Default 2. */
   prefetch?: number;
   onBadImage?: OnBadImage;
+  /** Told of each image left out under on_bad_image: skip, when it is met (the run's record of them). */
+  onSkip?: (s: SkippedImage) => void;
   /** Read (and fill) the resized-image cache instead of decoding originals every time. */
   cache?: ImageCache | null;
   /** The JPEG decoder (data.loader.decoder; default auto). */
@@ -51,8 +53,24 @@ export interface Batch {
 
 export interface SkippedImage {
   row: number;
+  /** As in the index (relative to the dataset root). */
   file: string;
   reason: string;
+  detail: string;
+}
+
+/**
+ * The UserError for a bad image under on_bad_image: fail, wherever it is met (the cache stage, the
+ * loader): the file, its image id and row, the metadata that lists it, the reason, and the fixes.
+ */
+export function badImageUserError(index: DatasetIndex, row: number, e: BadImageError): UserError {
+  const file = join(resolve(index.root), index.files[row]);
+  const meta = index.metadataFiles.length ? ` listed in ${index.metadataFiles.join(', ')}` : '';
+  return new UserError(
+    `image ${file} (image id ${index.ids[row]}, row ${row}${meta}) is ${e.reason}` +
+      `${e.detail ? `: ${e.detail}` : ''}. Replace or remove the file, or set data.on_bad_image: skip ` +
+      'to leave unreadable images out (they are listed in run.json under data.bad_images).',
+  );
 }
 
 let sharpConfigured = false;
@@ -138,7 +156,9 @@ export class BatchLoader implements AsyncIterable<Batch> {
     await Promise.all(Array.from(rows, (row, i) =>
       this.limiter.run(() => this.loadRow(row, i, B, x)).catch((e) => {
         if (!(e instanceof BadImageError) || this.opts.onBadImage !== 'skip') throw this.toUserError(e, row);
-        this.skipped.push({ row, file: this.index.files[row], reason: e.reason });
+        const skipped = { row, file: this.index.files[row], reason: e.reason, detail: e.detail };
+        this.skipped.push(skipped);
+        this.opts.onSkip?.(skipped);
         ok[i] = 0;
       })));
     const keep = ok.reduce((a, b) => a + b, 0);
@@ -193,13 +213,6 @@ export class BatchLoader implements AsyncIterable<Batch> {
   }
 
   private toUserError(e: unknown, row: number): unknown {
-    if (!(e instanceof BadImageError)) return e;
-    const file = join(this.root, this.index.files[row]);
-    const meta = this.index.metadataFiles.length ? ` listed in ${this.index.metadataFiles.join(', ')}` : '';
-    return new UserError(
-      `image ${file} (image id ${this.index.ids[row]}, row ${row}${meta}) is ${e.reason}` +
-        `${e.detail ? `: ${e.detail}` : ''}. Replace or remove the file, or set data.on_bad_image: skip ` +
-        'to leave unreadable images out (they are counted in the run record).',
-    );
+    return e instanceof BadImageError ? badImageUserError(this.index, row, e) : e;
   }
 }

@@ -123,3 +123,24 @@ export async function splitFromPath(
   const val = await loadDataset(train.format, valRoot, train.levels.map((l) => l.name), 'train', extra);
   return alignToTraining(train, val);
 }
+
+/** The settings of data.limit and data.val that decide a run's training rows. */
+export interface TrainingRowsSettings {
+  limit: number | null;
+  val: { path?: string | null; fraction?: number | null; seed: number; cap_per_class?: number | null; stratify: boolean };
+}
+
+/**
+ * The rows a run trains on (and its stats stage measures): data.limit's first N rows, less the
+ * validation rows of the split of the full index (so a limited smoke run validates on the same
+ * examples as the full run), or every one of them with val.path (validation is another dataset).
+ */
+export function trainingRows(index: DatasetIndex, d: TrainingRowsSettings): Int32Array {
+  const n = d.limit && d.limit < index.files.length ? d.limit : index.files.length;
+  const rows = Int32Array.from({ length: n }, (_x, i) => i);
+  if (d.val.path) return rows;
+  const split = stratifiedSplit(index, { fraction: d.val.fraction ?? 0.2, seed: d.val.seed, capPerClass: d.val.cap_per_class, stratify: d.val.stratify });
+  const isVal = new Uint8Array(index.files.length);
+  for (const r of split.val) isVal[r] = 1;
+  return rows.filter((r) => !isVal[r]);
+}

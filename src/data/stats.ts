@@ -13,8 +13,10 @@ import { hashValue } from '../util/hash.ts';
 import { readJsonIfExists, writeJsonAtomic } from '../util/fs.ts';
 import type { DatasetIndex } from './types.ts';
 import { BadImageError, decodeResized, type RawImage } from './image.ts';
-import { forEachLimit, type ImageCache } from './cache.ts';
+import { forEachLimit, ImageCache } from './cache.ts';
 import { configureSharp } from './loader.ts';
+import { loadDataset } from './formats/index.ts';
+import { trainingRows, type TrainingRowsSettings } from './split.ts';
 
 export interface ChannelStats {
   mean: [number, number, number];
@@ -28,11 +30,13 @@ export interface ChannelStats {
 export interface StatsOptions {
   resize: number;
   concurrency?: number;
-  /** Base cache directory (data.cache.dir); null disables the stats cache. */
-  cacheDir?: string | null;
+  /** Base cache directory (data.cache.dir, whose default the schema declares); null disables the stats cache. */
+  cacheDir: string | null;
   /** Read pixels through the resized-image cache when given. */
   imageCache?: ImageCache | null;
   onBadImage?: 'fail' | 'skip';
+  /** Told of each image left out under on_bad_image: skip (the run records them). */
+  onSkip?: (b: { row: number; file: string; reason: string; detail: string }) => void;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -98,7 +102,7 @@ async function fingerprint(index: DatasetIndex, rows: Int32Array, resize: number
 
 /** The cached statistics for these rows, or null; computes nothing (for `exp plan`). */
 export async function cachedStats(index: DatasetIndex, rows: Int32Array, opts: Pick<StatsOptions, 'resize' | 'cacheDir' | 'concurrency' | 'imageCache'>): Promise<ChannelStats | null> {
-  const cacheDir = opts.cacheDir === undefined ? '.cache/exp' : opts.cacheDir;
+  const cacheDir = opts.cacheDir;
   if (cacheDir === null) return null;
   const path = join(cacheDir, 'stats', `${await fingerprint(index, rows, opts.resize, Math.max(1, opts.concurrency ?? 4), sourceOf(opts.imageCache))}.json`);
   const hit = readJsonIfExists<Omit<ChannelStats, 'cached'>>(path);
@@ -109,7 +113,7 @@ const sourceOf = (cache: ImageCache | null | undefined): string => (cache ? `cac
 
 export async function computeStats(index: DatasetIndex, rows: Int32Array, opts: StatsOptions): Promise<ChannelStats> {
   const concurrency = Math.max(1, opts.concurrency ?? 4);
-  const cacheDir = opts.cacheDir === undefined ? '.cache/exp' : opts.cacheDir;
+  const cacheDir = opts.cacheDir;
   let cachePath: string | null = null;
   if (cacheDir !== null) {
     cachePath = join(cacheDir, 'stats', `${await fingerprint(index, rows, opts.resize, concurrency, sourceOf(opts.imageCache))}.json`);
@@ -136,6 +140,7 @@ export async function computeStats(index: DatasetIndex, rows: Int32Array, opts: 
             'the dataset statistics need every training image. Replace or remove it, or set data.on_bad_image: skip.',
         );
       }
+      opts.onSkip?.({ row: rows[i], file: index.files[rows[i]], reason: e.reason, detail: e.detail });
     }
     window.set(i, m);
     while (window.has(nextMerge)) {
@@ -156,4 +161,35 @@ export async function computeStats(index: DatasetIndex, rows: Int32Array, opts: 
   };
   if (cachePath) writeJsonAtomic(cachePath, { ...result, resize: opts.resize });
   return { ...result, cached: false };
+}
+
+/** The data settings (an experiment's `data`) that decide what `normalize: auto` measures. */
+export interface StatsSettings extends TrainingRowsSettings {
+  format: string;
+  train: string;
+  levels: string[];
+  image: { resize: number };
+  cache: { enabled: boolean; dir: string };
+  loader: { concurrency: number };
+  on_bad_image: 'fail' | 'skip';
+}
+
+/**
+ * What a run's stats stage computes for these settings, without a run: the training rows after
+ * the validation split and data.limit, at image.resize, read through the resized-image cache when
+ * caching is on (the cache stage runs before the stats stage), with the same stats cache, so the
+ * two share an entry. For `exp stats`.
+ */
+export async function trainingStats(d: StatsSettings, opts: Pick<StatsOptions, 'onProgress'> = {}): Promise<ChannelStats & { indexed: number; rows: number }> {
+  const index = await loadDataset(d.format, d.train, d.levels, 'train');
+  const rows = trainingRows(index, d);
+  const stats = await computeStats(index, rows, {
+    resize: d.image.resize,
+    concurrency: d.loader.concurrency,
+    cacheDir: d.cache.enabled ? d.cache.dir : null,
+    imageCache: d.cache.enabled ? new ImageCache(d.image.resize, { dir: d.cache.dir }) : null,
+    onBadImage: d.on_bad_image,
+    onProgress: opts.onProgress,
+  });
+  return { ...stats, indexed: index.files.length, rows: rows.length };
 }

@@ -124,7 +124,8 @@ let nativeModule: NativeModule | undefined;
 /** The native addon (built by the speed work, see issue 9) adds kernels on top of wasm. */
 async function loadNative(): Promise<Loaded> {
   const addon = join(root, 'build', 'Release', 'exp_native.node');
-  const modulePath = join(root, 'src', 'model', 'kernels', 'native.ts');
+  // beside this module: kernels/native.ts in the sources, kernels/native.js in the compiled dist/
+  const modulePath = fileURLToPath(new URL(`./kernels/native${import.meta.url.slice(import.meta.url.lastIndexOf('.'))}`, import.meta.url));
   const fix = 'install oneDNN and rebuild the addon: apt-get install libdnnl-dev && npm rebuild';
   if (!existsSync(addon)) throw new NotAvailable(`not built (${addon} does not exist)`, fix);
   if (!existsSync(modulePath)) throw new NotAvailable(`not built (no kernel module ${modulePath})`, fix);

@@ -45,7 +45,9 @@ schedules.register('cosine', 'linear warmup (warmup_epochs) then cosine decay to
   const spe = Math.max(1, pos.stepsPerEpoch ?? 1);
   const t = pos.epoch + (pos.stepInEpoch ?? 0) / spe;
   // warmup reaches baseLr on its last step rather than starting at a useless 0
-  if (t < warm) return (baseLr * (t + 1 / spe)) / warm;
+  // (capped at baseLr: a warmup that ends between two steps would overshoot on its last step;
+  // the uncapped expression is kept so that every rate at or below baseLr is bit-identical)
+  if (t < warm) return Math.min(baseLr, (baseLr * (t + 1 / spe)) / warm);
   const span = pos.epochs - warm;
   const progress = span > 0 ? Math.min(1, (t - warm) / span) : 1;
   return minLr + (baseLr - minLr) * 0.5 * (1 + Math.cos(Math.PI * progress));

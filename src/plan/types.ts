@@ -1,15 +1,8 @@
 // A compiled plan is plain data: which stages run, in what order, what each needs and writes,
-// and how its result is keyed for the cross-run cache. `compile` (compile.ts) builds it from a
-// validated config; `exp plan` prints it; listr.ts executes it.
-
-export type StageKind =
-  | 'index' // read dataset metadata (train, test), fingerprint it, build the label hierarchy
-  | 'split' // validation split
-  | 'stats' // per-channel mean/std for normalize: auto
-  | 'cache' // resized-image cache
-  | 'train' // training with per-epoch validation and checkpoints
-  | 'predict' // predictions (+TTA) for one split, saved logits, metrics
-  | 'submission'; // Id,Predicted CSV for the test split
+// and how its result is keyed for the cross-run cache. What a stage of each kind does lives in
+// src/stages/<kind>.ts; the table of kinds (src/stages/kinds.ts) turns a config into a Plan and
+// narrows `Stage` to a union on `kind` with each kind's typed params. This folder holds only
+// what every plan shares: these shapes and the runner (listr.ts).
 
 /** What a cached stage's result depends on; hashed into its cache key once data is indexed. */
 export interface CacheSpec {
@@ -19,17 +12,36 @@ export interface CacheSpec {
   params: Record<string, unknown>;
 }
 
-export interface Stage {
+/** One stage of a plan; `params` are the kind's own typed settings. */
+export interface StageSpec<K extends string = string, P = unknown> {
   id: string; // unique, e.g. "predict:val"
-  kind: StageKind;
+  kind: K;
   title: string; // what the terminal shows
   needs: string[]; // ids of stages whose outputs it reads
   outputs: string[]; // run-record paths it writes (relative to the run directory)
   cache: CacheSpec | null; // null: always runs
-  params: Record<string, unknown>; // stage-specific settings, from the config
+  params: P;
 }
 
-export interface Plan {
+export interface Plan<S extends StageSpec = StageSpec> {
   name: string;
-  stages: Stage[];
+  stages: S[];
+}
+
+/** What a stage executor may tell the terminal while it runs. */
+export interface StageIO {
+  /**
+   * One line of progress under the task (e.g. "epoch 3/10 step 40/120 loss 2.31 71 images/s ETA 1m20s").
+   * Also where a long stage yields to Ctrl-C: once the run is interrupted, progress throws
+   * InterruptedError, so a stage stops at its next report without checking a signal itself.
+   */
+  progress(line: string): void;
+  /** Permanently log a line (also goes to the run's log.txt). */
+  log(line: string): void;
+}
+
+export interface StageResult {
+  cached?: boolean;
+  /** A short summary shown in the final title, e.g. "val species macro-F1 0.412". */
+  summary?: string;
 }

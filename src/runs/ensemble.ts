@@ -1,22 +1,23 @@
 // `exp ensemble`: blends the saved predictions of several runs into a run of kind 'ensemble' whose
 // predictions/<split>/tta<N>/ has the same layout as a training run's, so an ensemble can be
 // compared, submitted, or be a member of another ensemble. Every check (same examples by id, same
-// levels, same classes, same labels) happens before any arithmetic and before the run directory
-// exists; the scores stream through blendFiles in row blocks, so memory stays bounded whatever
-// the members' sizes.
+// levels, same classes, same labels) happens here, in prepareEnsemble, before any arithmetic and
+// before the run directory exists; the run itself (blend:<split> stages, then submission) goes
+// through the one run lifecycle (src/stages/run-ensemble.ts). The scores stream through
+// blendFiles in row blocks, so memory stays bounded whatever the members' sizes. Members' records
+// are read through the validating reader (read.ts, read-predictions.ts).
 import { join, relative } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { UserError } from '../errors.ts';
+import { UserError, throwIfInterrupted } from '../errors.ts';
 import { writeNpy, type NpyReader } from '../eval/npy.ts';
 import { alignByIds, type Id } from '../eval/align.ts';
 import { MetricAccumulator, topK, type LevelMetrics } from '../eval/metrics.ts';
-import { writeSubmission } from '../eval/submission.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { hashValue } from '../util/hash.ts';
 import { blendBlock, blendFiles, blendKind, normalizeWeights, type BlendMethod } from './blend.ts';
-import { createRun, type RunRecord } from './record.ts';
+import type { CreateRunOptions, RunRecord } from './record.ts';
 import type { RunView } from './read.ts';
-import type { MetricsJson } from './schemas.ts';
+import type { EnsembleMember } from './schemas.ts';
 import { findPredictions, openScores, readPredictionSet, readTopK, type PredictionSet } from './read-predictions.ts';
 
 const TOPK = 5;
@@ -198,15 +199,17 @@ export async function memberMetrics(m: MemberSplit, order: Int32Array, labels: R
 }
 
 /** Blends one split into record's predictions/<split>/tta<N>/; returns the ensemble's metrics (empty without labels). */
-export async function blendSplit(record: RunRecord, members: MemberSplit[], orders: Int32Array[], weights: number[], method: BlendMethod, tta: number): Promise<{ metrics: Record<string, LevelMetrics>; top1: Int32Array }> {
+export async function blendSplit(
+  record: RunRecord, members: MemberSplit[], orders: Int32Array[], weights: number[], method: BlendMethod, tta: number,
+  opts: { signal?: AbortSignal; onProgress?: (level: string, done: number, rows: number) => void } = {},
+): Promise<{ metrics: Record<string, LevelMetrics> }> {
   const index = members[0].index;
   const dir = record.predictionsDir(index.split, tta);
   const rows = index.rows;
   const metrics: Record<string, LevelMetrics> = {};
-  let top1 = new Int32Array(0);
   // float16 members give a float16 ensemble (same size on disk); any float32 member keeps float32.
   const dtype = members.every((m) => m.index.dtype === 'float16') ? 'float16' : 'float32';
-  for (const [li, level] of index.levels.entries()) {
+  for (const level of index.levels) {
     const cols = index.classes[level].length;
     const k = Math.min(TOPK, cols);
     const top = new Int32Array(rows * k); // rows x 5 int32: 2.8 MB at 138k rows
@@ -219,17 +222,18 @@ export async function blendSplit(record: RunRecord, members: MemberSplit[], orde
       dtype,
       outPath: join(dir, `${level}.npy`),
       onBlock: (start, n, scores) => {
+        throwIfInterrupted(opts.signal); // between blocks: a Herbarium-size split takes minutes
         const t = top.subarray(start * k, (start + n) * k);
         topK(scores, n, cols, k, t);
         if (truth) acc.add(t, k, truth.subarray(start, start + n));
+        opts.onProgress?.(level, start + n, rows);
       },
     });
     await writeNpy(join(dir, `${level}.top5.npy`), top, { dtype: 'int32', cols: k });
     if (truth) metrics[level] = acc.finish();
-    if (li === 0) top1 = Int32Array.from({ length: rows }, (_x, r) => top[r * k]);
   }
   record.writePredictionIndex({ ...index, tta, reduce: method, dtype, scores: blendKind(method) });
-  return { metrics, top1 };
+  return { metrics };
 }
 
 export interface EnsembleOptions {
@@ -247,6 +251,8 @@ export interface EnsembleOptions {
   name?: string;
   argv: string[];
   cwdForGit?: string;
+  /** No terminal output from the stages (the library default; the CLI shows them). */
+  quiet?: boolean;
 }
 
 export interface MemberReport {
@@ -267,8 +273,33 @@ export interface EnsembleResult {
   submission: string | null;
 }
 
-/** Checks everything, then creates the ensemble run and blends every split. */
-export async function runEnsemble(o: EnsembleOptions): Promise<EnsembleResult> {
+/** One split to blend: each member's prediction set and its row order in the first member's order. */
+export interface BlendSplitPlan {
+  split: string;
+  members: MemberSplit[];
+  orders: Int32Array[];
+  /** The ensemble's TTA label: the members' common count, else the largest (ensemble.json keeps each). */
+  tta: number;
+}
+
+/** Everything checked and decided before the ensemble run exists. */
+export interface PreparedEnsemble {
+  method: BlendMethod;
+  weights: number[];
+  optimized: OptimizeResult | null;
+  splits: BlendSplitPlan[];
+  /** What run.json#members and ensemble.json say about each member. */
+  members: (EnsembleMember & { path: string; predictions: Record<string, { tta: number; path: string }> })[];
+  /** The ensemble's resolved config (config.yaml). */
+  config: Record<string, unknown>;
+}
+
+/**
+ * Checks everything (member status, weights, that every split of every member lines up) and, with
+ * optimize, searches the weights on val: all before a run directory exists, so a mismatch in any
+ * split stops before a byte is blended.
+ */
+export async function prepareEnsemble(o: Pick<EnsembleOptions, 'views' | 'method' | 'weights' | 'optimize' | 'splits' | 'tta'>): Promise<PreparedEnsemble> {
   const { views, method } = o;
   if (views.length < 2) throw new UserError(`An ensemble needs at least two member runs; got ${views.length}. Pass several run directories, ids or a quoted glob like "runs/*".`);
   for (const v of views) {
@@ -276,21 +307,20 @@ export async function runEnsemble(o: EnsembleOptions): Promise<EnsembleResult> {
   }
   if (o.optimize && o.weights) throw new UserError('Give either --weights or --optimize, not both: --optimize chooses the weights.');
   let weights = Array.from(normalizeWeights(o.weights, views.length));
-  const splits = o.splits ?? defaultSplits(views);
-  if (splits.length === 0) throw new UserError(`${views[0].dir} has no default predictions for any split; run \`exp predict\` on it, or name splits with --split.`);
-  // All checks first: a mismatch in any split stops before a byte is blended.
-  const plan = splits.map((split) => {
+  const splitNames = o.splits ?? defaultSplits(views);
+  if (splitNames.length === 0) throw new UserError(`${views[0].dir} has no default predictions for any split; run \`exp predict\` on it, or name splits with --split.`);
+  const splits = splitNames.map((split) => {
     const members = views.map((v) => selectPredictions(v, split, o.tta));
-    return { split, members, orders: checkMembers(members) };
+    return { split, members, orders: checkMembers(members), tta: Math.max(...members.map((m) => m.tta)) };
   });
   // The top-5 columns are read whole later (member metrics, after the run directory exists):
   // check their values now, with everything else.
-  for (const p of plan) for (const m of p.members) for (const level of m.index.levels) await readTopK(m, level);
-  const val = plan.find((p) => p.split === 'val');
+  for (const p of splits) for (const m of p.members) for (const level of m.index.levels) await readTopK(m, level);
+  const val = splits.find((p) => p.split === 'val');
   if (o.optimize && !val) throw new UserError('--optimize searches the weights on the val split, which is not among --split; add val.');
-  const levels = plan[0].members[0].index.levels;
-  for (const p of plan) {
-    if (!same(p.members[0].index.levels, levels)) throw new UserError(`The first member's ${p.split} predictions have levels [${p.members[0].index.levels.join(', ')}] but its ${plan[0].split} predictions have [${levels.join(', ')}].`);
+  const levels = splits[0].members[0].index.levels;
+  for (const p of splits) {
+    if (!same(p.members[0].index.levels, levels)) throw new UserError(`The first member's ${p.split} predictions have levels [${p.members[0].index.levels.join(', ')}] but its ${splits[0].split} predictions have [${levels.join(', ')}].`);
   }
 
   let optimized: OptimizeResult | null = null;
@@ -298,56 +328,35 @@ export async function runEnsemble(o: EnsembleOptions): Promise<EnsembleResult> {
     optimized = await optimizeWeights(val.members, val.orders, method);
     weights = optimized.weights;
   }
-  // The ensemble's TTA label: the members' common count, else the largest (ensemble.json keeps each).
-  const ttaOf = (p: (typeof plan)[number]) => Math.max(...p.members.map((m) => m.tta));
-  const memberInfo = views.map((v, i) => ({
+  const members = views.map((v, i) => ({
     path: v.dir, id: v.id, identity: v.run.identity, git_sha: v.run.git?.sha ?? null, config_hash: v.run.config_hash, weight: weights[i],
-    predictions: Object.fromEntries(plan.map((p) => [p.split, { tta: p.members[i].tta, path: relative(v.dir, p.members[i].dir) }])),
+    predictions: Object.fromEntries(splits.map((p) => [p.split, { tta: p.members[i].tta, path: relative(v.dir, p.members[i].dir) }])),
   }));
   const config = {
     kind: 'ensemble', method, weights, optimize: optimized ? { split: 'val', level: optimized.level, metric: 'macro_f1', grid_step: 1 / optimized.steps } : null,
-    splits, tta: o.tta ?? null, data: { levels },
-    members: memberInfo.map((m) => ({ id: m.id, identity: m.identity, weight: m.weight })),
+    splits: splitNames, tta: o.tta ?? null, data: { levels },
+    members: members.map((m) => ({ id: m.id, identity: m.identity, weight: m.weight })),
   };
-  const record = await createRun({
+  return { method, weights, optimized, splits, members, config };
+}
+
+/** The options of createRun for a prepared ensemble. */
+export function ensembleRunOptions(e: PreparedEnsemble, o: Pick<EnsembleOptions, 'outDir' | 'name' | 'argv' | 'cwdForGit'>): CreateRunOptions {
+  return {
     runsDir: o.outDir, name: o.name ?? 'ensemble', kind: 'ensemble', experimentText: null, experimentPath: null,
-    resolvedConfigYaml: toYaml(config), configHash: hashValue(config), seed: null, argv: o.argv, cwdForGit: o.cwdForGit ?? process.cwd(),
-    members: memberInfo.map((m) => ({ id: m.id, identity: m.identity, weight: m.weight, path: m.path, git_sha: m.git_sha, config_hash: m.config_hash })),
+    resolvedConfigYaml: toYaml(e.config), configHash: hashValue(e.config), seed: null, argv: o.argv, cwdForGit: o.cwdForGit ?? process.cwd(),
+    members: e.members.map((m) => ({ id: m.id, identity: m.identity, weight: m.weight, path: m.path, git_sha: m.git_sha, config_hash: m.config_hash })),
+  };
+}
+
+/**
+ * ensemble.json: run.json has the members and the method; this adds each member's own val metrics
+ * (recomputed on the aligned examples; null until the val split is blended) and which prediction
+ * sets were blended.
+ */
+export function writeEnsembleJson(record: RunRecord, e: PreparedEnsemble, memberMetrics: Record<string, LevelMetrics>[] | null): void {
+  writeJsonAtomic(record.path('ensemble.json'), {
+    method: e.method, scores: blendKind(e.method), weights: e.weights, optimized: e.optimized,
+    members: e.members.map((m, i) => ({ ...m, metrics: memberMetrics && Object.keys(memberMetrics[i]).length ? { val: memberMetrics[i] } : null })),
   });
-  record.update({ ensemble: { method, weights, optimized: optimized ? { ...optimized } as Record<string, unknown> : null } });
-  try {
-    record.log(`${method} ensemble of ${views.length} runs, weights ${weights.map((w) => w.toFixed(4)).join(', ')}`);
-    if (optimized) record.log(`weights chosen on val (grid step 1/${optimized.steps}, ${optimized.level} macro-F1 ${optimized.macroF1}); val metrics flatter this ensemble`);
-    const reports: MemberReport[] = memberInfo.map((m) => ({ id: m.id, path: m.path, weight: m.weight, metrics: {} }));
-    let valMetrics: Record<string, LevelMetrics> = {};
-    let submission: string | null = null;
-    for (const p of plan) {
-      const tta = ttaOf(p);
-      record.stageStarted(`blend:${p.split}`);
-      const { metrics, top1 } = await blendSplit(record, p.members, p.orders, weights, method, tta);
-      record.addPredictions({ split: p.split, tta, reduce: method, default: true });
-      if (Object.keys(metrics).length) record.writeMetrics({ [p.split]: { [`tta${tta}`]: metrics } } as unknown as MetricsJson);
-      if (p.split === 'val') {
-        valMetrics = metrics;
-        for (const [i, m] of p.members.entries()) reports[i].metrics = await memberMetrics(m, p.orders[i], p.members[0].index.labels);
-      }
-      if (p.split === 'test') {
-        const idx = p.members[0].index;
-        submission = record.path('submission.csv');
-        writeSubmission(submission, { ids: idx.ids, predicted: top1, classIds: idx.classes[idx.levels[0]] });
-      }
-      record.stageFinished(`blend:${p.split}`);
-    }
-    // run.json has the members and the method; ensemble.json adds each member's own val metrics
-    // (recomputed on the aligned examples) and which prediction sets were blended.
-    writeJsonAtomic(record.path('ensemble.json'), {
-      method, scores: blendKind(method), weights, optimized,
-      members: memberInfo.map((m, i) => ({ ...m, metrics: Object.keys(reports[i].metrics).length ? { val: reports[i].metrics } : null })),
-    });
-    record.complete();
-    return { record, weights, optimized, metrics: valMetrics, members: reports, splits, submission };
-  } catch (e) {
-    record.fail(e);
-    throw e;
-  }
 }

@@ -1,17 +1,18 @@
 // The run record: the one module every stage writes a run through. run.json exists from the
 // first moment (status running) and is rewritten atomically at every change, so a crash, a failure
-// or Ctrl-C always leaves a readable record that says what happened. Layout: PRODUCT.md, "The run
-// record"; shapes: schemas/run/*.schema.json. With EXP_TEST=1 (the test runner sets it) every
+// or Ctrl-C always leaves a readable record that says what happened. Shapes (and what each field
+// means): schemas/run/*.schema.json. With EXP_TEST=1 (the test runner sets it) every
 // write is validated against its schema, so a stage whose records drift fails its own tests.
 import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { StorageError, UserError } from '../errors.ts';
+import { SIGNAL_EXIT_CODES, StorageError, UserError } from '../errors.ts';
 import { appendDurable, SpaceReserve, writeAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { readMetricsFile, readRunJson } from './read.ts';
-import { sha256, stableStringify } from '../util/hash.ts';
+import { sha256 } from '../util/hash.ts';
 import { gitProvenance } from './git.ts';
+import { runIdentity } from './identity.ts';
 import { versions } from './versions.ts';
 import {
   assertValid, type BackendInfo, type DataInfo, type EnsembleMember, type GitInfo, type HistoryRow, type MetricsJson,
@@ -38,11 +39,6 @@ export interface CreateRunOptions {
   cwdForGit: string;
   /** Start time; tests pin it. */
   now?: Date;
-}
-
-/** sha256 over what determines a result: resolved config, code (sha + patch) and data. */
-export function runIdentity(parts: { configHash: string; gitSha: string | null; patchSha256: string | null; dataFingerprint: string | null }): string {
-  return sha256(stableStringify([parts.configHash, parts.gitSha, parts.patchSha256, parts.dataFingerprint]));
 }
 
 const checking = (): boolean => process.env.EXP_TEST === '1';
@@ -271,7 +267,12 @@ export class RunRecord {
     appendDurable(this.path('log.txt'), line.replace(/\n+$/, '') + '\n');
   }
 
-  /** Terminal transitions apply only to a running run; they return whether they did. */
+  /**
+   * Terminal transitions apply to a running run; they return whether they wrote anything. A run
+   * that already ended and is being added to (`exp predict` on a completed run) keeps its
+   * status: its training result stands, so a Ctrl-C during extra predictions must not make a
+   * sweep train the point again. There only the stage that was running records the outcome.
+   */
   complete(): boolean {
     if (this.state.status !== 'running') return false;
     this.finish({ status: 'completed', finished: utc(), error: null });
@@ -293,7 +294,7 @@ export class RunRecord {
   }
 
   fail(error: unknown, stage?: string): boolean {
-    if (this.state.status !== 'running') return false;
+    if (this.state.status !== 'running') return this.endRunningStages('failed');
     const err = error instanceof Error ? error : new Error(String(error));
     const where = stage ?? this.runningStage();
     if (err instanceof StorageError) {
@@ -311,7 +312,7 @@ export class RunRecord {
   }
 
   interrupt(signal: string): boolean {
-    if (this.state.status !== 'running') return false;
+    if (this.state.status !== 'running') return this.endRunningStages('interrupted');
     const where = this.runningStage();
     this.finish({
       status: 'interrupted',
@@ -327,18 +328,36 @@ export class RunRecord {
     return running[running.length - 1]?.name;
   }
 
+  private endRunningStages(status: 'failed' | 'interrupted'): boolean {
+    if (!this.runningStage()) return false;
+    this.update({ stages: this.endStages(status) });
+    return true;
+  }
+
   private endStages(status: 'failed' | 'interrupted'): RunJson['stages'] {
     return this.state.stages.map((s) => (s.status === 'running' ? { ...s, status, seconds: this.elapsed(s.name) ?? 0 } : s));
   }
 }
 
-// One process-wide listener per signal marks every active record, then exits with 128 + signal
-// number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), as a shell reports a killed job.
+// Signals. One process-wide listener per signal. The first SIGINT, SIGTERM or SIGHUP marks every
+// active record interrupted, synchronously (so the record says so whatever happens next), and
+// tells each run (its AbortController), which then unwinds: the running stage stops at its next
+// step, InterruptedError reaches src/cli/main.ts, and exp exits 130/143/129. Nothing here calls
+// process.exit. Two ways still end the process at once, because a user who presses Ctrl-C twice,
+// or waits, expects it to stop: a second signal, or a stage that has not stopped within the
+// grace period (a blocking read, a stuck worker). Both re-raise the signal with its default
+// action, so the shell sees the process killed by it (exit status 128 + signal number).
+const SIGNALS = Object.keys(SIGNAL_EXIT_CODES) as NodeJS.Signals[];
+/** How long an interrupted run may take to stop before the process is ended by force. */
+export const DEFAULT_GRACE_MS = 30_000;
 const active = new Set<RunRecord>();
-const EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
 const hooks = new Set<(signal: NodeJS.Signals) => void>();
+let graceMs = DEFAULT_GRACE_MS;
+let received: NodeJS.Signals | null = null;
 
 function onSignal(signal: NodeJS.Signals): void {
+  if (received) return killNow(signal, `second ${signal}`);
+  received = signal;
   for (const r of active) {
     try {
       r.interrupt(signal); // synchronous atomic write
@@ -350,18 +369,37 @@ function onSignal(signal: NodeJS.Signals): void {
     try {
       hook(signal);
     } catch {
-      // same: exit regardless
+      // same: unwind regardless
     }
   }
-  process.exit(EXIT[signal] ?? 1);
+  // unref'd: it fires only if something still holds the process open after the grace period
+  setTimeout(() => killNow(signal, `still running ${graceMs / 1000} s after ${signal}`), graceMs).unref();
+}
+
+function killNow(signal: NodeJS.Signals, why: string): void {
+  for (const r of active) {
+    try {
+      r.log(`stopped at once: ${why}`);
+    } catch {
+      // ending regardless
+    }
+  }
+  // Our listeners (and any other, e.g. a library's) would swallow the re-raised signal.
+  for (const s of SIGNALS) process.removeAllListeners(s);
+  process.kill(process.pid, signal);
 }
 
 /**
- * On SIGINT, SIGTERM or SIGHUP: mark `record` interrupted, run `onSignal` (synchronous cleanup),
- * exit with 130/143/129. Returns the function that removes the handlers (call it when the run ends).
+ * Until the returned function is called (when the run ends): on SIGINT, SIGTERM or SIGHUP mark
+ * `record` interrupted and call `onSignal` (e.g. abort the run's AbortController). `graceMs`
+ * bounds how long the process may take to stop afterwards (default DEFAULT_GRACE_MS).
  */
-export function installSignalHandlers(record: RunRecord, opts: { onSignal?: (signal: NodeJS.Signals) => void } = {}): () => void {
-  if (active.size === 0) for (const s of Object.keys(EXIT)) process.on(s, onSignal);
+export function installSignalHandlers(record: RunRecord, opts: { onSignal?: (signal: NodeJS.Signals) => void; graceMs?: number } = {}): () => void {
+  if (active.size === 0) {
+    received = null;
+    for (const s of SIGNALS) process.on(s, onSignal);
+  }
+  if (opts.graceMs !== undefined) graceMs = opts.graceMs;
   active.add(record);
   if (opts.onSignal) hooks.add(opts.onSignal);
   let removed = false;
@@ -370,6 +408,8 @@ export function installSignalHandlers(record: RunRecord, opts: { onSignal?: (sig
     removed = true;
     active.delete(record);
     if (opts.onSignal) hooks.delete(opts.onSignal);
-    if (active.size === 0) for (const s of Object.keys(EXIT)) process.off(s, onSignal);
+    // With no listener left, a signal that arrives while the process winds down has its default
+    // action (the process ends), which is what a second Ctrl-C should do.
+    if (active.size === 0) for (const s of SIGNALS) process.off(s, onSignal);
   };
 }

@@ -22,9 +22,12 @@ export interface StageRecord { name: string; status: StageStatus; seconds: numbe
 export interface PredictionRecord { split: string; tta: number; reduce: 'logits' | 'probs'; default: boolean; path: string }
 export interface EnsembleMember { id: string; identity: string; weight: number; path?: string; git_sha?: string | null; config_hash?: string }
 export interface BackendInfo { name: string; version: string | null; deterministic: boolean; replicas?: number }
-export interface DataInfo { fingerprint: string; counts: { train: number; [split: string]: number }; classes?: Record<string, number>; decoder?: string }
+/** data.bad_images: split -> the images left out under data.on_bad_image: skip (the first 1000 listed). */
+export type BadImagesInfo = Record<string, { count: number; files: { file: string; reason: string; detail?: string }[] }>;
+export interface DataInfo { fingerprint: string; counts: { train: number; [split: string]: number }; classes?: Record<string, number>; decoder?: string; bad_images?: BadImagesInfo }
 export interface NormalizeInfo { mean: number[]; std: number[]; images?: number; cached?: boolean }
-export interface Versions { node: string; exp: string; tfjs: string | null; lockfile_sha256: string | null }
+export interface CpuInfo { model: string | null; isa: string | null; simd: string[]; cores: number }
+export interface Versions { node: string; exp: string; tfjs: string | null; lockfile_sha256: string | null; cpu?: CpuInfo }
 export interface RunError { message: string; stage?: string; type?: string }
 
 /** run.json */

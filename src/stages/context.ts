@@ -1,11 +1,48 @@
-// What the stages of one run share. Each stage reads what earlier stages put here and adds its
-// own results; nothing else carries state between stages.
+// What a stage kind is, and what the stages of one run share. Each stage reads what earlier
+// stages put in its context and adds its own results; nothing else carries state between stages.
 import type { ExperimentConfig } from '../config/types.gen.ts';
 import type { DatasetIndex } from '../data/types.ts';
 import type { Normalize } from '../data/image.ts';
 import type { ImageCache } from '../data/cache.ts';
 import type { RunRecord } from '../runs/record.ts';
 import type { BackendName } from '../model/backend.ts';
+import type { StageIO, StageResult, StageSpec } from '../plan/types.ts';
+import type { BadImages } from './bad-images.ts';
+
+/**
+ * One stage kind: src/stages/<kind>.ts exports one of these, and src/stages/kinds.ts lists it.
+ * `plan` and `status` are pure or read-only and must stay cheap to load: a module that needs
+ * tfjs imports it inside `execute`, so compiling a plan (exp plan, exp run --dry-run) never does.
+ */
+export interface StageKind<K extends string, P, C extends StageContext = RunContext> {
+  kind: K;
+  /**
+   * The stages of this kind an experiment needs (none, one, or one per split), given the stages
+   * planned before it. Absent for kinds that other pipelines plan themselves (blend).
+   */
+  plan?(config: ExperimentConfig, before: readonly StageSpec[]): StageSpec<K, P>[];
+  execute(params: P, ctx: C, io: StageIO): Promise<StageResult | void>;
+  /** For `exp plan`: whether the result is already cached ("cached", "412/1000 images cached"). */
+  status?(params: P, config: ExperimentConfig, probe: StatusProbe): Promise<string>;
+}
+
+/** What `status` functions share: each dataset is read once per `exp plan`. */
+export interface StatusProbe {
+  data(): Promise<{ train: DatasetIndex; test?: DatasetIndex }>;
+}
+
+/** What every pipeline gives its stages. */
+export interface StageContext {
+  record: RunRecord;
+  /** Aborted, with the signal's name as reason, when the run is interrupted. */
+  signal: AbortSignal;
+  /**
+   * Where stages report images left out under data.on_bad_image: skip; the lifecycle writes them
+   * into run.json (data.bad_images) after each stage. Absent where the pipeline records no data
+   * (exp predict adds to a trained run whose data record stays as it was trained).
+   */
+  badImages?: BadImages;
+}
 
 /** A set of examples: an index and the rows of it that belong to the set. */
 export interface Subset {
@@ -13,13 +50,20 @@ export interface Subset {
   rows: Int32Array;
 }
 
-export interface RunContext {
+/** What predicting one split produced (the predict command prints it). */
+export interface PredictOutcome {
+  rows: number;
+  skipped: number;
+  /** tta<N> -> level -> metrics; empty when the split has no labels. */
+  metrics: Record<string, Record<string, unknown>>;
+}
+
+/** The context of an experiment's stages (exp run, exp predict). */
+export interface RunContext extends StageContext {
   config: ExperimentConfig;
-  record: RunRecord;
   backend: BackendName;
   /** Recompute cached stages (--no-cache). */
   noCache: boolean;
-  signal: AbortSignal;
   /** Resume training from this checkpoint directory (model/last of an interrupted run). */
   resumeFrom?: string;
   train?: Subset;
@@ -27,6 +71,7 @@ export interface RunContext {
   test?: Subset;
   normalize?: Normalize;
   imageCache?: ImageCache | null;
+  predicted?: Partial<Record<'val' | 'test', PredictOutcome>>;
 }
 
 export function need<T>(value: T | undefined, what: string): T {

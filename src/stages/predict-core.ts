@@ -3,7 +3,7 @@
 // files so a 138k x 32k split never sits in memory; metrics accumulated on the way.
 import { join } from 'node:path';
 import { tf } from '../model/tf.ts';
-import { BatchLoader } from '../data/loader.ts';
+import { BatchLoader, type SkippedImage } from '../data/loader.ts';
 import type { Decoder } from '../data/jpeg.ts';
 import type { AugmentSpec, Normalize } from '../data/image.ts';
 import type { ImageCache } from '../data/cache.ts';
@@ -12,6 +12,8 @@ import { TtaAccumulator, type Reduction, type ScoreKind } from '../eval/tta.ts';
 import { logitAdjust, logPriorFromCounts, ancestorMaps, hierarchicalScores } from '../eval/decode.ts';
 import { ConsistencyAccumulator, MetricAccumulator, firstColumn, topK, type LevelMetrics } from '../eval/metrics.ts';
 import { writeAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { throwIfInterrupted } from '../errors.ts';
+import { outputOrder } from '../train/loop.ts';
 import type { Subset } from './context.ts';
 
 export interface PredictOptions {
@@ -29,6 +31,8 @@ export interface PredictOptions {
   concurrency: number;
   decoder?: Decoder;
   onBadImage: 'fail' | 'skip';
+  /** Told of each image left out under on_bad_image: skip. */
+  onSkip?: (s: SkippedImage) => void;
   cache: ImageCache | null;
   dtype: NpyDtype;
   /**
@@ -38,6 +42,8 @@ export interface PredictOptions {
   decode?: Decode;
   /** predictions/<split>/tta<N>/ for a count N. */
   dirFor(tta: number): string;
+  /** Stops between batches (InterruptedError) once aborted; the partial files are removed. */
+  signal?: AbortSignal;
   onProgress?(done: number, total: number): void;
 }
 
@@ -80,14 +86,6 @@ function rankingScores(
   return [hierarchicalScores(blocks, ancestors, d.hierarchical, rows), ...adjusted.slice(1)];
 }
 
-/** Output tensor index of each level (outputs are named logits_<level>). */
-export function outputIndex(model: tf.LayersModel, levels: string[]): number[] {
-  return levels.map((l, i) => {
-    const k = model.outputNames.indexOf(`logits_${l}`);
-    return k >= 0 ? k : i;
-  });
-}
-
 /** Logits of one batch for each level: [level] -> Float32Array rows*cols. */
 export function predictBatch(model: tf.LayersModel, x: Float32Array, n: number, size: number, order: number[]): Float32Array[] {
   return tf.tidy(() => {
@@ -102,7 +100,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
   const { index } = o.subset;
   const levels = index.levels.map((l) => l.name);
   const cols = index.levels.map((l) => l.ids.length);
-  const order = outputIndex(o.model, levels);
+  const order = outputOrder(o.model, levels);
   const V = Math.max(...o.ttaCounts);
   const labelled = index.labels[0].length > 0 && o.subset.rows.some((r) => index.labels[0][r] >= 0);
   const loader = new BatchLoader(index, {
@@ -117,6 +115,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
     concurrency: o.concurrency,
     decoder: o.decoder,
     onBadImage: o.onBadImage,
+    onSkip: o.onSkip,
     cache: o.cache,
   });
 
@@ -139,6 +138,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
   let done = 0;
   try {
     for await (const batch of loader) {
+      throwIfInterrupted(o.signal);
       const B = batch.rows.length;
       const per = o.image.size * o.image.size * 3;
       const views: Float32Array[][] = []; // [view][level]
@@ -196,7 +196,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
       metrics[`tta${n}`] = m;
       writeJsonAtomic(join(o.dirFor(n), 'per_class.json'), Object.fromEntries(levels.map((l, li) => {
         const pc = out.acc[li].perClass();
-        return [l, { classes: index.levels[li].ids, f1: [...pc.f1], precision: [...pc.precision], recall: [...pc.recall], support: [...pc.support] }];
+        return [l, { classes: index.levels[li].ids, names: index.levels[li].names, f1: [...pc.f1], precision: [...pc.precision], recall: [...pc.recall], support: [...pc.support] }];
       })));
     }
   }

@@ -1,27 +1,23 @@
-// One experiment, end to end: run record first (so a crash still leaves one), then the compiled
-// stages through listr2, then the final status. The only place that knows every stage kind.
+// One experiment, end to end: the run record first (so a crash still leaves one), then the
+// compiled stages through the run lifecycle (lifecycle.ts), which ends the record. Also what
+// `exp run --resume` continues.
 import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { ExperimentConfig } from '../config/types.gen.ts';
-import type { LoadResult } from '../config/load.ts';
-import { compile } from '../plan/compile.ts';
-import type { Plan, Stage } from '../plan/types.ts';
-import { runStages, type StageExecutor } from '../plan/listr.ts';
-import { createRun, installSignalHandlers, type RunRecord } from '../runs/record.ts';
-import { readHistoryFile } from '../runs/read.ts';
+import type { LoadResult } from '../config/index.ts';
+import { UserError } from '../errors.ts';
+import { createRun, openRun, type RunRecord } from '../runs/record.ts';
+import { readHistoryFile, readRun } from '../runs/read.ts';
+import { loadRunConfig } from '../runs/read-config.ts';
+import { configHash } from '../runs/identity.ts';
 import type { SweepInfo } from '../runs/schemas.ts';
 import type { BackendName } from '../model/backend.ts';
-import { sha256, stableStringify } from '../util/hash.ts';
-import { configHash } from '../runs/sweep.ts';
 import { readJsonIfExists, writeAtomic } from '../util/fs.ts';
-import { loadDataset } from '../data/formats/index.ts';
-import { dataFingerprint } from '../data/fingerprint.ts';
-import { alignToTraining } from '../data/hierarchy.ts';
 import type { RunContext } from './context.ts';
-import { cacheStage, indexStage, splitStage, statsStage } from './data.ts';
-import { trainStage } from './train.ts';
-import { predictStage, submissionStage } from './predict.ts';
+import { compile } from './kinds.ts';
+import { runPipeline } from './lifecycle.ts';
+import { BadImages } from './bad-images.ts';
 
 export interface RunOptions {
   runsDir: string;
@@ -37,26 +33,12 @@ export interface RunOptions {
    * ended, and then training starts over), and prediction follows.
    */
   resume?: { record: RunRecord; checkpoint?: string };
-}
-
-// configHash lives with the sweep code (which the CLI loads without tfjs); re-exported here.
-export { configHash } from '../runs/sweep.ts';
-
-export function executorFor(ctx: RunContext): (stage: Stage) => StageExecutor {
-  const table: Record<Stage['kind'], (ctx: RunContext) => StageExecutor> = {
-    index: indexStage,
-    split: splitStage,
-    stats: statsStage,
-    cache: cacheStage,
-    train: trainStage,
-    predict: predictStage,
-    submission: submissionStage,
-  };
-  return (stage) => table[stage.kind](ctx);
+  /** Told what the user should know before the stages start (the CLI prints it). */
+  warn?: (message: string) => void;
 }
 
 export async function runExperiment(loaded: LoadResult, config: ExperimentConfig, opts: RunOptions): Promise<RunRecord> {
-  const plan: Plan = compile(config);
+  const plan = compile(config);
   const record = opts.resume?.record ?? await createRun({
     runsDir: opts.runsDir,
     name: opts.name ?? config.name,
@@ -70,37 +52,54 @@ export async function runExperiment(loaded: LoadResult, config: ExperimentConfig
     argv: opts.argv,
     cwdForGit: dirname(loaded.files[loaded.files.length - 1]),
   });
+  if (!opts.resume && !record.json.git.available) {
+    const g = record.json.git as { reason?: string };
+    opts.warn?.(`${g.reason ?? 'git is unavailable'}: this run records no code version, so exp reproduce cannot rebuild it. ` +
+      'Keep the experiment in a git repository to make its runs reproducible.');
+  }
   if (opts.resume) prepareResume(opts.resume.record, opts.resume.checkpoint);
-  const controller = new AbortController();
-  const removeHandlers = installSignalHandlers(record, { onSignal: (s) => controller.abort(s) });
-  const ctx: RunContext = {
+  await runPipeline<RunContext>(plan, {
     config,
     record,
     backend: opts.backend,
     noCache: !!opts.noCache,
-    signal: controller.signal,
     resumeFrom: opts.resume?.checkpoint,
+    badImages: new BadImages(),
     normalize: typeof config.data.normalize === 'object' ? { mean: config.data.normalize.mean, std: config.data.normalize.std } : undefined,
+  }, { quiet: opts.quiet });
+  return record;
+}
+
+/** What `exp run --resume <run>` continues. */
+export interface ResumeTarget {
+  loaded: LoadResult;
+  config: ExperimentConfig;
+  record: RunRecord;
+  /** model/last, when the run finished an epoch before it stopped. */
+  checkpoint?: string;
+  /** The backend the run trained on, unless told otherwise: bitwise continuation needs it. */
+  backend: BackendName;
+  sweep: SweepInfo | null;
+}
+
+/** The run in `dir` to resume, or null when it is already completed. */
+export async function resumeTarget(dir: string, backend?: BackendName): Promise<ResumeTarget | null> {
+  const view = readRun(dir);
+  if (view.run.kind !== 'train') throw new UserError(`${dir} is an ${view.run.kind} run; only training runs can be resumed.`);
+  if (view.run.status === 'completed') return null;
+  // config.yaml is the fully resolved config with absolute data paths, so the resume does not
+  // depend on the working directory or on the experiment file having changed since; validated
+  // like an experiment file, so a damaged one is a located error before anything is reopened.
+  const { loaded, config } = await loadRunConfig(dir, 'run');
+  const last = join(dir, 'model', 'last');
+  return {
+    loaded,
+    config,
+    record: openRun(dir),
+    checkpoint: existsSync(join(last, 'state.json')) ? last : undefined,
+    backend: backend ?? (view.run.backend?.name as BackendName | undefined) ?? 'auto',
+    sweep: view.run.sweep,
   };
-  let current: Stage | undefined;
-  try {
-    await runStages(plan, executorFor(ctx), {
-      quiet: opts.quiet,
-      onStageStart: (s) => {
-        current = s;
-        record.stageStarted(s.id);
-      },
-      onStageEnd: (s, seconds, r) => record.stageFinished(s.id, { seconds, cached: !!r.cached }),
-      onLog: (line) => record.log(line),
-    });
-    record.complete();
-    return record;
-  } catch (err) {
-    record.fail(err, current?.id);
-    throw err;
-  } finally {
-    removeHandlers();
-  }
 }
 
 /**
@@ -120,16 +119,4 @@ function prepareResume(record: RunRecord, checkpoint: string | undefined): void 
   }
   rmSync(record.path('metrics.json'), { force: true });
   record.update({ status: 'running', finished: null, error: null, predictions: [] });
-}
-
-/**
- * The data fingerprint the index stage would record for this config (same computation), so a
- * sweep can tell whether a finished run already has a point's identity before starting it.
- */
-export async function predictDataFingerprint(config: ExperimentConfig): Promise<string> {
-  const d = config.data;
-  const train = await loadDataset(d.format, d.train, d.levels, 'train', {});
-  const fps = [await dataFingerprint(train)];
-  if (d.test) fps.push(await dataFingerprint(alignToTraining(train, await loadDataset(d.format, d.test, d.levels, 'test', {}))));
-  return fps.length === 1 ? fps[0].sha256 : sha256(stableStringify(fps.map((f) => f.sha256)));
 }

@@ -1,24 +1,22 @@
-// The train stage: picks the backend, builds the model from the config, feeds the training loop
-// from the image pipeline, validates every epoch, and records history and checkpoints.
-import type { StageExecutor } from '../plan/listr.ts';
+// The `train` stage kind: picks the backend, builds the model from the config (or reloads the
+// checkpoint it resumes from), feeds the training loop from the image pipeline, validates every
+// epoch, and records history and checkpoints. tfjs and the image pipeline are imported when the
+// stage runs, not when a plan is compiled.
 import type { ExperimentConfig } from '../config/types.gen.ts';
-import { ensureBackend } from '../model/backend.ts';
-import { buildModel, loadBackboneWeights } from '../model/build.ts';
-import { resolveWeights } from '../weights/import.ts';
-import { buildLevelLosses, type LossSpec, type LevelInfo } from '../model/losses.ts';
-import { tf } from '../model/tf.ts';
+import type { LossSpec, LevelInfo } from '../model/losses.ts';
+import type { tf } from '../model/tf.ts';
 import type { OptimizerPlan } from '../train/phases.ts';
 import type { OptimizerConfig } from '../model/optimizers.ts';
-import { train, type HistoryRow as LoopRow, type ValMetrics, type TrainState } from '../train/loop.ts';
-import { epochOrder } from '../train/sampler.ts';
-import { resolveReplicas } from '../train/replicas.ts';
-import { loadCheckpoint } from '../train/checkpoint.ts';
-import { BatchLoader } from '../data/loader.ts';
-import { resolveDecoder } from '../data/jpeg.ts';
-import { MetricAccumulator, topK } from '../eval/metrics.ts';
+import type { HistoryRow as LoopRow, ValMetrics, TrainState } from '../train/loop.ts';
 import type { HistoryRow } from '../runs/schemas.ts';
-import { need, trainCounts, type RunContext } from './context.ts';
-import { outputIndex } from './predict-core.ts';
+import type { SkippedImage } from '../data/loader.ts';
+import { need, trainCounts, type StageKind } from './context.ts';
+import { epochLine } from './progress.ts';
+
+export interface TrainParams {
+  epochs: number;
+  batch_size: number;
+}
 
 export function lossSpecOf(c: ExperimentConfig): LossSpec {
   const l = c.loss;
@@ -74,8 +72,30 @@ function toRecordRow(row: LoopRow, levels: string[]): HistoryRow {
 
 const fmtTime = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m` : s >= 60 ? `${Math.floor(s / 60)}m${Math.round(s % 60)}s` : `${Math.round(s)}s`);
 
-export function trainStage(ctx: RunContext): StageExecutor {
-  return async (_stage, io) => {
+export const trainStage: StageKind<'train', TrainParams> = {
+  kind: 'train',
+  plan: (config, before) => {
+    const t = config.train;
+    return [{
+      id: 'train',
+      kind: 'train',
+      title: `Train ${config.model.backbone.name} for ${t.epochs} epoch${t.epochs === 1 ? '' : 's'} (batch ${t.batch_size}, ${config.loss.type} loss)`,
+      needs: before.map((s) => s.id),
+      outputs: ['history.jsonl', 'model/best', 'model/last'],
+      cache: null,
+      params: { epochs: t.epochs, batch_size: t.batch_size },
+    }];
+  },
+
+  async execute(p, ctx, io) {
+    const [
+      { ensureBackend }, { buildModel, loadBackboneWeights }, { resolveWeights }, { train }, { epochOrder },
+      { resolveReplicas }, { loadCheckpoint }, { BatchLoader }, { resolveDecoder }, { MetricAccumulator, topK }, { validate },
+    ] = await Promise.all([
+      import('../model/backend.ts'), import('../model/build.ts'), import('../weights/import.ts'), import('../train/loop.ts'),
+      import('../train/sampler.ts'), import('../train/replicas.ts'), import('../train/checkpoint.ts'), import('../data/loader.ts'),
+      import('../data/jpeg.ts'), import('../eval/metrics.ts'), import('../train/validate.ts'),
+    ]);
     const c = ctx.config;
     const trainSet = need(ctx.train, 'the training split');
     const valSet = ctx.val;
@@ -114,7 +134,7 @@ export function trainStage(ctx: RunContext): StageExecutor {
       }
     }
 
-    const batchSize = c.train.batch_size;
+    const batchSize = p.batch_size;
     // data-parallel replicas in worker threads, for the single-threaded wasm backend
     const replicas = resolveReplicas(c.train.replicas as number | 'auto', info.name, batchSize);
     if (replicas.note) io.log(replicas.note);
@@ -134,45 +154,34 @@ export function trainStage(ctx: RunContext): StageExecutor {
       onBadImage: c.data.on_bad_image,
       cache: ctx.imageCache ?? null,
     };
+    const skipsOf = (split: 'train' | 'val') => (b: SkippedImage) => ctx.badImages?.add(split, b);
+    const batchesOf = (loader: InstanceType<typeof BatchLoader>) => (async function* () {
+      for await (const b of loader) yield { x: b.x, labels: b.labels, n: b.rows.length };
+    })();
 
     const batchesFor = (epoch: number) => {
       const order = epochOrder(c.train.sampler, trainLabels, c.seed, epoch);
       const rows = Int32Array.from(order.subarray(0, Math.min(order.length, steps * batchSize)), (i) => trainSet.rows[i]);
-      const loader = new BatchLoader(trainSet.index, { ...imageOpts, rows, batchSize, seed: c.seed, epoch, augment: c.augment });
-      return (async function* () {
-        for await (const b of loader) yield { x: b.x, labels: b.labels, n: b.rows.length };
-      })();
+      return batchesOf(new BatchLoader(trainSet.index, { ...imageOpts, rows, batchSize, seed: c.seed, epoch, augment: c.augment, onSkip: skipsOf('train') }));
     };
 
-    const levelLosses = buildLevelLosses(lossSpecOf(c), levels);
-    const order = outputIndex(model, levelNames);
+    const lossSpec = lossSpecOf(c);
+    // The validation pass (train/validate.ts) gives the mean loss per level; metrics are taken
+    // here from each batch's top-5, as the predict stage does.
     const evaluate = valSet && valSet.rows.length
       ? async (): Promise<ValMetrics> => {
           const accs = levels.map((l) => new MetricAccumulator(l.numClasses));
-          const lossSums = new Float64Array(levels.length);
-          let n = 0;
-          const loader = new BatchLoader(valSet.index, { ...imageOpts, rows: valSet.rows, batchSize, seed: c.seed, epoch: -1, augment: null });
-          for await (const b of loader) {
-            const B = b.rows.length;
-            const { logits, losses } = tf.tidy(() => {
-              const outs = model.predict(tf.tensor4d(b.x, [B, c.data.image.size, c.data.image.size, 3]), { batchSize: B }) as tf.Tensor[] | tf.Tensor;
-              const arr = Array.isArray(outs) ? outs : [outs];
-              const lv = order.map((i) => arr[i] as tf.Tensor2D);
-              return {
-                logits: lv.map((t) => t.dataSync() as Float32Array),
-                losses: levelLosses.map((ll, li) => ll.fn(lv[li], b.labels[li]).dataSync()[0]),
-              };
-            });
-            levels.forEach((l, li) => {
-              const k = Math.min(5, l.numClasses);
-              accs[li].add(topK(logits[li], B, l.numClasses, k), k, b.labels[li]);
-              lossSums[li] += losses[li] * B;
-            });
-            n += B;
-          }
+          const loader = new BatchLoader(valSet.index, { ...imageOpts, rows: valSet.rows, batchSize, seed: c.seed, epoch: -1, augment: null, onSkip: skipsOf('val') });
+          const losses = await validate({
+            model, levels, lossSpec, batches: batchesOf(loader),
+            onLogits: (li, logits, labels, n) => {
+              const k = Math.min(5, levels[li].numClasses);
+              accs[li].add(topK(logits, n, levels[li].numClasses, k), k, labels);
+            },
+          });
           return Object.fromEntries(levels.map((l, li) => {
             const m = accs[li].finish();
-            return [l.name, { loss: lossSums[li] / n, macro_f1: m.macro_f1, accuracy: m.accuracy, top5: m.top5 ?? undefined }];
+            return [l.name, { loss: losses[l.name], macro_f1: m.macro_f1, accuracy: m.accuracy, top5: m.top5 ?? undefined }];
           }));
         }
       : undefined;
@@ -180,10 +189,10 @@ export function trainStage(ctx: RunContext): StageExecutor {
     const result = await train({
       model,
       levels,
-      lossSpec: lossSpecOf(c),
+      lossSpec,
       optimizerSpec: optimizerPlanOf(c),
       scheduleSpec: c.schedule,
-      epochs: c.train.epochs,
+      epochs: p.epochs,
       stepsPerEpoch: steps,
       batchesFor,
       accumulate: c.train.accumulate,
@@ -194,22 +203,19 @@ export function trainStage(ctx: RunContext): StageExecutor {
       seed: c.seed,
       signal: ctx.signal,
       replicas: replicas.count,
-      onStep: (p) => io.progress(
-        `epoch ${p.epoch + 1}/${p.epochs}  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}  ` +
-          `${p.imagesPerSec.toFixed(1)} img/s  ETA ${fmtTime(p.eta)}`,
+      onStep: (s) => io.progress(
+        `epoch ${s.epoch + 1}/${s.epochs}  step ${s.step}/${s.steps}  loss ${s.loss.toFixed(3)}  ` +
+          `${s.imagesPerSec.toFixed(1)} images/s  ETA ${fmtTime(s.eta)}`,
       ),
+      // each finished epoch's result stays on screen and in log.txt, whatever runs after it
       onEpoch: (row) => {
         ctx.record.appendHistory(toRecordRow(row, levelNames));
-        const v = row.val?.[levelNames[0]];
-        io.log(`epoch ${row.epoch + 1}: train loss ${row.train_loss.total.toFixed(3)}` +
-          (v ? `, val ${levelNames[0]} macro-F1 ${v.macro_f1?.toFixed(3)} acc ${v.accuracy?.toFixed(3)}` : '') +
-          `, ${row.images_per_s.toFixed(1)} img/s`);
+        io.log(epochLine(row, levelNames[0]));
       },
-    });
-    model.dispose();
+    }).finally(() => model.dispose());
     const best = result.state.best;
     const used = replicas.count > 1 || replicas.note ? `${replicas.count} replica${replicas.count > 1 ? 's' : ''}` : '';
     const what = best ? `best ${levelNames[0]} macro-F1 ${best.metric.toFixed(3)} at epoch ${best.epoch + 1}` : 'done';
     return { summary: used ? `${what}, ${used}` : what };
-  };
-}
+  },
+};

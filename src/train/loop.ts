@@ -13,7 +13,7 @@ import { Ema, modelWeights } from '../model/ema.ts';
 import { OptimizerPhases, type OptimizerPlan } from './phases.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { createGradientEngine, type GradientEngine } from './replicas.ts';
-import { InterruptedError, RunError, UserError } from '../errors.ts';
+import { RunError, UserError, throwIfInterrupted } from '../errors.ts';
 import { join } from 'node:path';
 
 /** One batch: inputs flattened row-major in the model's input layout (NHWC), labels per level. */
@@ -104,13 +104,22 @@ export interface TrainResult {
   state: TrainState;
 }
 
-/** Output index per level: by name `logits_<level>`, else by position. */
-export function outputOrder(model: tf.LayersModel, levels: LevelInfo[]): number[] {
+/**
+ * Output index per level. exp's models name their outputs `logits_<level>`, so the match is by
+ * name; a model with exactly one output per level and no such names at all (an imported graph)
+ * is read by position. Anything else, a missing level or a model built for other levels, is an
+ * error: reading another level's logits would give plausible-looking, wrong metrics.
+ */
+export function outputOrder(model: tf.LayersModel, levels: readonly (string | { name: string })[]): number[] {
   const names = model.outputNames;
-  const byName = levels.map((l) => names.indexOf(`logits_${l.name}`));
+  const wanted = levels.map((l) => (typeof l === 'string' ? l : l.name));
+  const byName = wanted.map((l) => names.indexOf(`logits_${l}`));
   if (byName.every((i) => i >= 0)) return byName;
-  if (names.length === levels.length) return levels.map((_l, i) => i);
-  throw new Error(`model outputs [${names.join(', ')}] do not match levels [${levels.map((l) => l.name).join(', ')}]`);
+  if (names.length === wanted.length && !names.some((n) => n.startsWith('logits_'))) return wanted.map((_l, i) => i);
+  throw new RunError(
+    `the model's outputs [${names.join(', ')}] do not match the levels [${wanted.join(', ')}]: ` +
+      'expected one output named logits_<level> per level. Was the checkpoint trained with other data.levels?',
+  );
 }
 
 function trainableParams(model: tf.LayersModel): Param[] {
@@ -202,7 +211,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       };
 
       for await (const batch of opts.batchesFor(epoch)) {
-        if (opts.signal?.aborted) throw new InterruptedError(String(opts.signal.reason ?? 'abort'));
+        throwIfInterrupted(opts.signal);
         // dropout masks are keyed by the global step, so a resumed run draws the same ones
         const { vals, grads: g } = await engine.grads(batch, epoch * stepsPerEpoch + step);
         if (!Number.isFinite(vals[levels.length])) {

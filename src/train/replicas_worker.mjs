@@ -1,7 +1,14 @@
-// Bootstrap of a training replica's worker thread (see replicas.ts): workers do not inherit the
-// tsx loader that bin/exp.js registers in the main thread, so register it here, then load the
-// TypeScript worker module.
-import { register } from 'tsx/esm/api';
+// Bootstrap of a training replica's worker thread (see replicas.ts). In the compiled tree (dist/,
+// what bin/exp.js runs once built) the worker module beside this file is JavaScript; in the sources
+// it is TypeScript, and workers do not inherit the tsx loader that bin/exp.js registers in the
+// main thread, so register it here first.
+import { existsSync } from 'node:fs';
 
-register();
-await import('./replicas_worker.ts');
+const compiled = new URL('./replicas_worker.js', import.meta.url);
+if (existsSync(compiled)) {
+  await import(compiled.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('./replicas_worker.ts');
+}

@@ -3,7 +3,7 @@
 // Every weight of the built backbone asks for one checkpoint tensor by name: layer "<module>"
 // weight "kernel|depthwise_kernel|bias|gamma|beta|moving_mean|moving_variance" wants torch
 // "<module>.weight|bias|running_mean|running_var", after the checkpoint's module names went
-// through the backbone's name table (names/). Layouts are converted on the way:
+// through the backbone's weight-name table (its registry entry's `weightNames`). Layouts are converted on the way:
 //   conv / grouped conv weight [out, in/groups, kh, kw] -> kernel [kh, kw, in/groups, out]
 //   depthwise weight [C, 1, kh, kw] -> depthwise_kernel [kh, kw, C, 1]
 //   linear weight [out, in] -> kernel [in, out];  1-D tensors unchanged
@@ -19,7 +19,6 @@ import { saveModelDir } from '../model/build.ts';
 import { UserError } from '../errors.ts';
 import { writeJsonAtomic } from '../util/fs.ts';
 import { loadCheckpoint } from './index.ts';
-import { nameTable } from './names/index.ts';
 import { permute } from './tensor.ts';
 import type { CheckpointTensor } from './tensor.ts';
 
@@ -114,8 +113,8 @@ export function formatImportReport(r: ImportReport, all = true): string {
 
 /** Reads `path`, maps and converts its tensors into a fresh `opts.backbone` model. */
 export async function importCheckpoint(path: string, opts: ImportOptions): Promise<{ model: tf.LayersModel; report: ImportReport }> {
-  const table = nameTable(opts.backbone);
   const backbone = backbones.get(opts.backbone);
+  const table = backbone.weightNames;
   const ckpt = loadCheckpoint(path);
   const fromRegistry = new Map(Object.entries(backbone.torchNames ?? {}).map(([layer, mod]) => [mod, layer]));
   const report: ImportReport = {
@@ -221,7 +220,7 @@ export async function resolveWeights(pathOrDir: string, backbone: string, cacheD
     }
     return pathOrDir;
   }
-  nameTable(backbone); // fails early for a backbone that cannot be imported
+  backbones.get(backbone); // fails early, before hashing, for an unknown backbone
   const key = (await sha256File(pathOrDir)).slice(0, 20);
   const dir = resolve(cacheDir, 'weights', `${backbone}-${key}-v${IMPORTER_VERSION}`);
   if (existsSync(join(dir, 'model.json'))) return dir;

@@ -29,7 +29,7 @@ test('user mistakes exit 2 with a short message and no stack trace', async () =>
   assert.match(unknown.stderr, /unknown command 'trian'/);
   const badFlag = await exp(['run', 'x.yaml', '--epochs', '3']);
   assert.equal(badFlag.code, 2);
-  assert.match(badFlag.stderr, /Unknown option '--epochs'/);
+  assert.match(badFlag.stderr, /unknown option '--epochs'/);
   const missing = await exp(['run']);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /Example: exp run/);

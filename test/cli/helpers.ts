@@ -12,8 +12,9 @@ export interface Result {
   stderr: string;
 }
 
-export function exp(args: string[], opts: { cwd?: string; env?: Record<string, string>; onStdout?: (s: string) => void } = {}): Promise<Result> & { child: ReturnType<typeof spawn> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** `bin`: another copy of exp's bin/exp.js (default: this checkout's). */
+export function exp(args: string[], opts: { cwd?: string; env?: Record<string, string>; bin?: string; onStdout?: (s: string) => void } = {}): Promise<Result> & { child: ReturnType<typeof spawn> } {
+  const child = spawn(process.execPath, [opts.bin ?? BIN, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, EXP_TEST: '1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

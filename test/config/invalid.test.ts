@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { loadExperiment, assertValid } from '../../src/config/index.ts';
 import { formatProblem, UserError } from '../../src/errors.ts';
+import { REGISTERED } from '../../src/registry-names.gen.ts';
 
 const CWD = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
 
@@ -24,11 +25,12 @@ const CASES: Case[] = [
   { name: 'root is a list', file: I('root-list.yaml'), errors: [{ file: I('root-list.yaml'), line: 1, col: 1, message: 'not a list' }] },
   { name: 'wrong type', file: I('wrong-type.yaml'), errors: [{ file: I('wrong-type.yaml'), line: 6, col: 11, path: 'train.epochs', message: "must be an integer, not 'ten'" }] },
   { name: 'list where a map belongs', file: I('wrong-type-map.yaml'), errors: [{ file: I('wrong-type-map.yaml'), line: 5, col: 10, path: 'augment', message: 'must be a map, not a list' }] },
-  { name: 'YAML 1.2: off is a string, not a shorthand', file: I('class-balance.yaml'), errors: [{ file: I('class-balance.yaml'), line: 5, col: 24, path: 'loss.class_balance', message: "must be a map, not 'off'" }] },
+  { name: 'YAML 1.2: off is a string, not a shorthand', file: I('class-balance.yaml'), errors: [{ file: I('class-balance.yaml'), line: 5, col: 24, path: 'loss.class_balance', message: "must be a map (or the shorthand true, false or none), not 'off'" }] },
   { name: 'out of range', file: I('out-of-range.yaml'), errors: [{ file: I('out-of-range.yaml'), line: 5, col: 20, path: 'data.val.fraction', message: 'must be < 1, not 1.5' }] },
   { name: 'unknown key lists the allowed keys', file: I('unknown-key.yaml'), errors: [{ file: I('unknown-key.yaml'), line: 5, col: 1, path: 'banana', message: "unknown key 'banana'; allowed: name, description, extends, seed, data," }] },
   { name: 'misspelt key', file: I('misspelt-key.yaml'), errors: [{ file: I('misspelt-key.yaml'), line: 7, col: 3, path: 'augment.colour_jitter', message: "unknown key 'colour_jitter'; did you mean 'color_jitter'?" }] },
   { name: 'bad enum lists the values', file: I('bad-enum.yaml'), errors: [{ file: I('bad-enum.yaml'), line: 6, col: 9, path: 'optimizer.name', message: "'adamm' is not allowed; expected one of: adam, adamw, sgd; did you mean 'adam'?" }] },
+  { name: 'misspelt backbone: registered names come from the registry, with a did-you-mean', file: I('bad-backbone.yaml'), errors: [{ file: I('bad-backbone.yaml'), line: 4, col: 21, path: 'model.backbone.name', message: `'resnet51' is not allowed; expected one of: ${REGISTERED.backbone.join(', ')}; did you mean 'resnet50'?` }] },
   { name: 'missing required value points at its parent', file: I('missing-required.yaml'), errors: [{ file: I('missing-required.yaml'), line: 3, col: 1, path: 'data.train', message: "missing required key 'train'" }] },
   { name: 'missing name points at the top', file: I('missing-name.yaml'), errors: [{ file: I('missing-name.yaml'), line: 1, col: 1, path: 'name', message: "missing required key 'name'" }] },
   { name: 'bad name', file: I('bad-name.yaml'), errors: [{ file: I('bad-name.yaml'), line: 1, col: 7, path: 'name', message: "'Focal Hier' is not valid here: use lower-case letters" }] },

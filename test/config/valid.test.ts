@@ -127,7 +127,7 @@ test('override order: extends chain, file, sweep point, --sweep, --set (last win
   ]);
 });
 
-test('the PRODUCT.md sketch validates; its missing Herbarium data is a warning saying where to put it', () => {
+test('the full example experiment (every section) validates; its missing Herbarium data is a warning saying where to put it', () => {
   const r = load('valid/focal-hier.yaml');
   assert.ok(r.config);
   assert.deepEqual(r.problems.map((p) => [p.severity, p.path, p.line]), [['warning', 'data.train', 7], ['warning', 'data.test', 8]]);

@@ -5,7 +5,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { ImageCache, cacheStatus, contentKey, warmCache } from '../../src/data/cache.ts';
+import { ImageCache, cacheStatus, contentKey, forEachLimit, warmCache, type WarmProgress } from '../../src/data/cache.ts';
+import { UserError } from '../../src/errors.ts';
 import { decodeResized } from '../../src/data/image.ts';
 import type { DatasetIndex } from '../../src/data/types.ts';
 
@@ -71,11 +72,64 @@ test('cacheStatus counts present entries; warmCache fills them and reports bad s
   const dir = join(root, 'c3');
   assert.deepEqual(await cacheStatus(idx, 32, { dir }), { dir: new ImageCache(32, { dir }).dir, present: 0, total: 5, ready: false });
   const progress: number[] = [];
-  const res = await warmCache(idx, 32, { dir, onProgress: (d) => progress.push(d) });
+  const res = await warmCache(idx, 32, { dir, onBadImage: 'skip', onProgress: (q) => progress.push(q.done) });
   assert.equal(res.cached, 3);
   assert.deepEqual(res.bad.map((b) => [b.row, b.reason]), [[3, 'not an image'], [4, 'missing']]);
   assert.deepEqual(progress.sort((a, b) => a - b), [1, 2, 3, 4, 5]);
   const st = await cacheStatus(idx, 32, { dir, rows: Int32Array.from([0, 1, 2]) });
   assert.deepEqual([st.present, st.total, st.ready], [3, 3, true]);
   assert.ok(existsSync(st.dir));
+});
+
+test('warmCache says what it resized and what was already cached', async () => {
+  const files = ['img/h0.jpg', 'img/h1.jpg', 'img/h2.jpg'];
+  for (let i = 0; i < 3; i++) await jpeg(files[i], 20 + i);
+  const idx = index(files);
+  const dir = join(root, 'c4');
+  const cold: WarmProgress[] = [];
+  const first = await warmCache(idx, 32, { dir, rows: Int32Array.from([0, 1]), concurrency: 1, onProgress: (q) => cold.push(q) });
+  assert.deepEqual([first.cached, first.written], [2, 2]);
+  assert.deepEqual(cold.map((q) => [q.done, q.written]), [[1, 1], [2, 2]]);
+  const warm: WarmProgress[] = [];
+  const second = await warmCache(idx, 32, { dir, concurrency: 1, onProgress: (q) => warm.push(q) });
+  assert.deepEqual([second.cached, second.written], [3, 1], 'only the new image is resized');
+  assert.deepEqual(warm.map((q) => [q.done, q.written]), [[1, 0], [2, 0], [3, 1]]);
+  const again = await warmCache(idx, 32, { dir });
+  assert.equal(again.written, 0);
+  const cache = new ImageCache(32, { dir });
+  assert.equal((await cache.lookup(join(root, files[0]))).hit, true);
+});
+
+test('warmCache under on_bad_image: fail stops at the first bad image and names it', async () => {
+  const files = ['img/f0.jpg', 'img/f1.jpg', 'img/f2.jpg', 'img/f3.jpg'];
+  for (let i = 0; i < 4; i++) await jpeg(files[i], 30 + i);
+  const good = readFileSync(join(root, files[0]));
+  writeFileSync(join(root, 'img/f1.jpg'), good.subarray(0, good.length >> 1)); // truncated
+  const idx = { ...index(files), ids: [501, 502, 503, 504], metadataFiles: [join(root, 'metadata.json')] };
+  const dir = join(root, 'c5');
+  let seen = 0;
+  await assert.rejects(warmCache(idx, 32, { dir, concurrency: 1, onProgress: () => seen++ }), (e: unknown) => {
+    assert.ok(e instanceof UserError, String(e));
+    assert.match(e.message, /img\/f1\.jpg \(image id 502, row 1 listed in .*metadata\.json\) is truncated or corrupt/);
+    assert.match(e.message, /data\.on_bad_image: skip/);
+    return true;
+  });
+  assert.equal(seen, 1, 'no progress past the bad image');
+  const st = await cacheStatus(idx, 32, { dir });
+  assert.equal(st.present, 1, 'nothing after the bad image was resized');
+  const skipped = await warmCache(idx, 32, { dir, onBadImage: 'skip' });
+  assert.deepEqual(skipped.bad.map((b) => [b.file, b.reason]), [['img/f1.jpg', 'truncated or corrupt']]);
+  assert.match(skipped.bad[0].detail, /end-of-image/);
+});
+
+test('forEachLimit starts nothing after a failure and rejects with it', async () => {
+  const started: number[] = [];
+  await assert.rejects(forEachLimit(20, 3, async (i) => {
+    started.push(i);
+    await new Promise((r) => setTimeout(r, 1));
+    if (i === 4) throw new Error('boom');
+  }), /boom/);
+  assert.ok(Math.max(...started) <= 4 + 3, `started ${started}`);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(Math.max(...started) <= 4 + 3, 'nothing started after the rejection either');
 });

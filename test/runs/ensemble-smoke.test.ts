@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { exp, SMOKE } from '../cli/helpers.ts';
 import { run as ensembleCli } from '../../src/cli/commands/ensemble.ts';
-import { compareRuns } from '../../src/cli/commands/compare.ts';
+import { compareRuns } from '../../src/runs/compare/load.ts';
 import { listRuns } from '../../src/runs/read.ts';
 import { schemaErrors, validateIndex, validateMetrics, validateRun } from '../../src/runs/schemas.ts';
 

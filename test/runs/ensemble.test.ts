@@ -8,7 +8,8 @@ import { createRun } from '../../src/runs/record.ts';
 import { readRun } from '../../src/runs/read.ts';
 import { readNpy, writeNpy } from '../../src/eval/npy.ts';
 import { topK } from '../../src/eval/metrics.ts';
-import { gridSteps, runEnsemble, simplexGrid, type EnsembleOptions } from '../../src/runs/ensemble.ts';
+import { gridSteps, simplexGrid, type EnsembleOptions } from '../../src/runs/ensemble.ts';
+import { runEnsemble } from '../../src/stages/run-ensemble.ts';
 import { run as ensembleCli } from '../../src/cli/commands/ensemble.ts';
 import { schemaErrors, validateIndex, validateMetrics, validateRun, type PredictionIndex } from '../../src/runs/schemas.ts';
 import { UserError } from '../../src/errors.ts';
@@ -250,5 +251,5 @@ test('the CLI insists on --logits or --probs and parses --weights', async (t) =>
   await assert.rejects(ensembleCli([a, a], opts), /Choose how to blend: --logits .* or --probs/);
   await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, probs: true }), /Choose how to blend/);
   await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, weights: '1,x' }), /"x" is not a number/);
-  await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, tta: 'two' }), /--tta two: expected a whole number/);
+  await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, tta: 0 }), /--tta 0: expected a whole number/);
 });

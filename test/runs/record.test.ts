@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { allocateRunDir, createRun, openRun, runIdentity } from '../../src/runs/record.ts';
+import { allocateRunDir, createRun, openRun } from '../../src/runs/record.ts';
+import { runIdentity } from '../../src/runs/identity.ts';
 import { type PredictionIndex, type RunJson, runSchema, schemaErrors, validateHistoryRow, validateIndex, validateMetrics, validateRun } from '../../src/runs/schemas.ts';
 import { sha256 } from '../../src/util/hash.ts';
 import { CONFIG_HASH, makeRepo, newRun, runOptions, tempDir, writeFiles } from './helpers.ts';
@@ -25,7 +26,7 @@ const ROW = {
   images_per_s: 120.5, seconds: 33.1,
 };
 
-test('a new run records every field, schema-valid, with the files PRODUCT.md lists', async (t) => {
+test('a new run records every field, schema-valid, with the files of a run record', async (t) => {
   const root = tempDir(t);
   const sha = makeRepo(join(root, 'repo'), { 'experiments/focal-hier.yaml': 'name: focal-hier\n' });
   const runsDir = join(root, 'runs');
@@ -134,9 +135,9 @@ test('running -> failed records the error, its stage and the stage status', asyn
   assert.deepEqual(readRunJson(other.dir).error, { message: 'disk full', stage: 'predict:val', type: 'Error' });
 });
 
-function holdRun(runsDir: string, cwd: string, signal: NodeJS.Signals): Promise<{ code: number | null; dir: string }> {
+function holdRun(runsDir: string, cwd: string, signal: NodeJS.Signals, mode = 'unwind', signals = 1): Promise<{ code: number | null; signal: NodeJS.Signals | null; dir: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'hold-run.ts'), runsDir, cwd], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'hold-run.ts'), runsDir, cwd, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let dir = '';
@@ -146,25 +147,67 @@ function holdRun(runsDir: string, cwd: string, signal: NodeJS.Signals): Promise<
       if (!dir && out.includes('\n')) {
         dir = out.split('\n')[0];
         child.kill(signal);
+        // the second one once the first has been handled (the record says interrupted)
+        if (signals > 1) {
+          const again = setInterval(() => {
+            if (readRunJson(dir).status !== 'interrupted') return;
+            clearInterval(again);
+            child.kill(signal);
+          }, 20);
+        }
       }
     });
     child.on('error', reject);
-    child.on('exit', (code) => (dir ? resolve({ code, dir }) : reject(new Error(`child exited ${code} before creating a run:\n${err}`))));
+    child.on('exit', (code, sig) => (dir ? resolve({ code, signal: sig, dir }) : reject(new Error(`child exited ${code} before creating a run:\n${err}`))));
   });
 }
 
-test('running -> interrupted: a real process sent SIGINT or SIGTERM leaves an interrupted record', async (t) => {
+function assertInterrupted(dir: string, sig: string): void {
+  const json = readRunJson(dir);
+  assert.equal(json.status, 'interrupted');
+  assert.deepEqual(json.error, { message: `interrupted by ${sig}`, stage: 'train', type: 'InterruptedError' });
+  assert.ok(typeof json.finished === 'string');
+  assert.deepEqual(json.stages.map((s) => [s.name, s.status]), [['train', 'interrupted']]);
+}
+
+test('running -> interrupted: a real process sent SIGINT, SIGTERM or SIGHUP leaves an interrupted record and exits 130/143/129 by unwinding', async (t) => {
   const root = tempDir(t);
-  const [int, term] = await Promise.all([holdRun(join(root, 'a'), root, 'SIGINT'), holdRun(join(root, 'b'), root, 'SIGTERM')]);
-  assert.equal(int.code, 130);
-  assert.equal(term.code, 143);
-  for (const [r, sig] of [[int, 'SIGINT'], [term, 'SIGTERM']] as const) {
-    const json = readRunJson(r.dir);
-    assert.equal(json.status, 'interrupted');
-    assert.deepEqual(json.error, { message: `interrupted by ${sig}`, stage: 'train', type: 'InterruptedError' });
-    assert.ok(typeof json.finished === 'string');
-    assert.deepEqual(json.stages.map((s) => [s.name, s.status]), [['train', 'interrupted']]);
-  }
+  const [int, term, hup] = await Promise.all([
+    holdRun(join(root, 'a'), root, 'SIGINT'), holdRun(join(root, 'b'), root, 'SIGTERM'), holdRun(join(root, 'c'), root, 'SIGHUP'),
+  ]);
+  assert.deepEqual([int.code, term.code, hup.code], [130, 143, 129]);
+  for (const [r, sig] of [[int, 'SIGINT'], [term, 'SIGTERM'], [hup, 'SIGHUP']] as const) assertInterrupted(r.dir, sig);
+});
+
+test('a stage that ignores the interruption is ended after the grace period; a second Ctrl-C ends it at once', { timeout: 60_000 }, async (t) => {
+  const root = tempDir(t);
+  const [stuck, twice] = await Promise.all([holdRun(join(root, 'a'), root, 'SIGINT', 'stuck'), holdRun(join(root, 'b'), root, 'SIGINT', 'twice', 2)]);
+  // killed by the re-raised signal: a shell reports 130, as for any job stopped by Ctrl-C
+  assert.deepEqual([stuck.code, stuck.signal], [null, 'SIGINT']);
+  assert.deepEqual([twice.code, twice.signal], [null, 'SIGINT']);
+  for (const r of [stuck, twice]) assertInterrupted(r.dir, 'SIGINT');
+  assert.match(readFileSync(join(stuck.dir, 'log.txt'), 'utf8'), /stopped at once: still running 0\.3 s after SIGINT/);
+  assert.match(readFileSync(join(twice.dir, 'log.txt'), 'utf8'), /stopped at once: second SIGINT/);
+});
+
+test('a finished run being added to keeps its status: only the running stage records a failure or an interruption', async (t) => {
+  const root = tempDir(t);
+  const record = await newRun(join(root, 'runs'), root);
+  record.stageStarted('train');
+  record.stageFinished('train', { seconds: 3 });
+  record.complete();
+  const finished = readRunJson(record.dir).finished;
+  record.stageStarted('predict:val');
+  assert.equal(record.interrupt('SIGINT'), true);
+  let json = readRunJson(record.dir);
+  assert.deepEqual([json.status, json.error, json.finished], ['completed', null, finished]);
+  assert.deepEqual(json.stages.map((s) => [s.name, s.status]), [['train', 'completed'], ['predict:val', 'interrupted']]);
+  record.stageStarted('predict:test');
+  assert.equal(record.fail(new Error('disk full')), true);
+  json = readRunJson(record.dir);
+  assert.equal(json.status, 'completed');
+  assert.deepEqual(json.stages.map((s) => s.status), ['completed', 'interrupted', 'failed']);
+  assert.equal(record.interrupt('SIGINT'), false, 'nothing running: nothing to mark');
 });
 
 test('two runs started in the same second get different directories', async (t) => {
@@ -239,7 +282,7 @@ test('openRun reopens a record for resume; a directory without run.json is refus
   assert.throws(() => openRun(root), /is not a run directory: no run\.json/);
 });
 
-test('a prediction index is written where PRODUCT.md says, schema-valid; a bad one is rejected', async (t) => {
+test('a prediction index is written to predictions/<split>/tta<N>/, schema-valid; a bad one is rejected', async (t) => {
   const root = tempDir(t);
   const record = await newRun(join(root, 'runs'), root);
   const index: PredictionIndex = {

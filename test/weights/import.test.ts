@@ -12,7 +12,7 @@ import { tf } from '../../src/model/tf.ts';
 import { ensureBackend } from '../../src/model/backend.ts';
 import { buildModel, loadBackboneWeights } from '../../src/model/build.ts';
 import { buildImportModel, importCheckpoint, importToDir, resolveWeights } from '../../src/weights/import.ts';
-import { run as weightsImport } from '../../src/cli/commands/weights-import.ts';
+import { exp } from '../cli/helpers.ts';
 import { UserError } from '../../src/errors.ts';
 
 await ensureBackend('cpu');
@@ -142,10 +142,14 @@ test('resolveWeights: a checkpoint file is imported once into a cache keyed by c
 
 test('exp weights import writes the directory, and says what is missing from the command line', async () => {
   const out = join(tmp, 'cli');
-  let printed = '';
-  assert.equal(await weightsImport([ckpt], { backbone: 'tiny', out, 'input-size': '32' }, { write: (s: string) => { printed += s; } }), 0);
+  const r = await exp(['weights', 'import', ckpt, '--backbone', 'tiny', '--out', out, '--input-size', '32']);
+  assert.equal(r.code, 0, r.stderr);
   assert.ok(existsSync(join(out, 'model.json')));
-  assert.match(printed, /matched 20 weights/);
-  await assert.rejects(weightsImport([ckpt], { out }), /--backbone/);
-  await assert.rejects(weightsImport([ckpt], { backbone: 'nope', out: join(tmp, 'x') }), /unknown backbone 'nope'|no PyTorch name table/);
+  assert.match(r.stdout, /matched 20 weights/);
+  const noBackbone = await exp(['weights', 'import', ckpt, '--out', out]);
+  assert.equal(noBackbone.code, 2);
+  assert.match(noBackbone.stderr, /^error: exp weights import needs --backbone NAME/);
+  const unknown = await exp(['weights', 'import', ckpt, '--backbone', 'nope', '--out', join(tmp, 'x')]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown backbone 'nope'|no PyTorch name table/);
 });

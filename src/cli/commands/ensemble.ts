@@ -1,9 +1,9 @@
-// exp ensemble <run>... (--logits | --probs): maps the options to runEnsemble (src/runs/ensemble.ts)
+// exp ensemble <run>... (--logits | --probs): maps the options to runEnsemble (src/stages/run-ensemble.ts)
 // and prints the weights, each member's and the ensemble's val metrics, and where the run went.
 import { resolve } from 'node:path';
 import { UserError } from '../../errors.ts';
 import { readRun, resolveRunArgs } from '../../runs/read.ts';
-import { runEnsemble } from '../../runs/ensemble.ts';
+import { runEnsemble } from '../../stages/run-ensemble.ts';
 import type { LevelMetrics } from '../../eval/metrics.ts';
 
 export interface EnsembleCliOptions {
@@ -15,7 +15,7 @@ export interface EnsembleCliOptions {
   'runs-dir'?: string;
   name?: string;
   split?: string;
-  tta?: string;
+  tta?: number;
   /** The exp command line recorded in run.json (main.ts passes process.argv after `exp`). */
   argv?: string[];
 }
@@ -54,6 +54,7 @@ export async function run(args: string[], opts: EnsembleCliOptions): Promise<num
     outDir: resolve(opts.out ?? runsDir),
     name: opts.name,
     argv: opts.argv ?? process.argv.slice(2),
+    quiet: false,
   });
   const out = process.stdout;
   const target = Object.keys(r.metrics)[0]; // the finest level comes first

@@ -1,6 +1,11 @@
-// exp ls: one line per run, newest last.
+// exp ls: one line per run, newest last: the run's val macro-F1 (the column names the level and
+// TTA count it is at) and, for sweep runs, the swept values.
 import { resolve } from 'node:path';
 import { listRuns, readMetricsFile } from '../../runs/read.ts';
+import { resolveSweepId, sweepIds } from '../../runs/sweep-id.ts';
+import { headlineMetric, type HeadlineMetric } from '../../runs/compare/metrics.ts';
+import { pointLabel } from '../../runs/compare/groups.ts';
+import type { RunJson } from '../../runs/schemas.ts';
 import { table } from '../table.ts';
 
 function duration(a: string | null | undefined, b: string | null | undefined): string {
@@ -9,40 +14,55 @@ function duration(a: string | null | undefined, b: string | null | undefined): s
   return s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${(s / 60).toFixed(1)}m` : `${s.toFixed(0)}s`;
 }
 
-/** The target level's macro-F1 at the run's default TTA on val. */
-export function headlineF1(dir: string, run: { kind?: string; predictions?: { split: string; tta: number; default: boolean }[] } | null): number | null {
-  const m = readMetricsFile(dir, run?.kind);
-  const val = m.val;
-  if (!val) return null;
+/**
+ * The target level's macro-F1 at the run's default TTA on val, with the level and TTA it is at.
+ * metrics.json is validated: a damaged one throws (a RecordFileError naming it).
+ */
+export function headlineOf(dir: string, run: Pick<RunJson, 'predictions' | 'kind'> | null): HeadlineMetric | null {
   const def = run?.predictions?.find((p) => p.split === 'val' && p.default)?.tta;
-  const key = def ? `tta${def}` : Object.keys(val).sort().at(-1)!;
-  const level = Object.values(val[key] ?? {}).find((x) => typeof x === 'object') as { macro_f1?: number } | undefined;
-  return level?.macro_f1 ?? null;
+  return headlineMetric(readMetricsFile(dir, run?.kind), def);
+}
+
+/** The metric column's header: split, level and TTA when all runs share them, else what they share. */
+function metricHeader(ms: (HeadlineMetric | null)[]): { header: string; cell: (m: HeadlineMetric | null) => string } {
+  const got = ms.filter((m): m is HeadlineMetric => m !== null);
+  const one = <K extends keyof HeadlineMetric>(k: K) => (got.length && got.every((m) => m[k] === got[0][k]) ? got[0][k] : null);
+  const [level, tta] = [one('level'), one('tta')];
+  const header = `val ${level ?? '<level>'} macro-F1${tta !== null ? ` (TTA ${tta})` : ' (TTA)'}`;
+  return {
+    header,
+    cell: (m) => (m === null ? '' : `${m.macro_f1.toFixed(4)}${level === null ? ` ${m.level}` : ''}${tta === null ? ` tta${m.tta}` : ''}`),
+  };
 }
 
 export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: string; json?: boolean }): Promise<number> {
   const runsDir = resolve(opts['runs-dir'] ?? 'runs');
   let runs = listRuns(runsDir);
-  if (opts.sweep) runs = runs.filter((r) => r.run?.sweep?.id === opts.sweep);
+  if (opts.sweep) {
+    const id = resolveSweepId(opts.sweep, sweepIds(runsDir, runs), runsDir);
+    runs = runs.filter((r) => r.run?.sweep?.id === id);
+  }
   // Damaged records are listed as far as they can be read and reported after the table, and the
   // exit code is 2 (as ls(1) does for a file it cannot read).
   const problems = runs.filter((r) => r.error).map((r) => r.error!);
-  const f1 = (r: (typeof runs)[number]): number | null => {
+  const metrics = runs.map((r) => {
     try {
-      return r.run ? headlineF1(r.dir, r.run) : null;
+      return r.run ? headlineOf(r.dir, r.run) : null;
     } catch (e) {
       problems.push((e as Error).message);
       return null;
     }
-  };
-  const rows = runs.map((r) => ({
+  });
+  const rows = runs.map((r, i) => ({
     id: r.id,
     name: r.run?.name ?? '',
     status: r.status,
-    macro_f1: f1(r),
+    macro_f1: metrics[i]?.macro_f1 ?? null,
+    metric: metrics[i] ? { split: metrics[i]!.split, level: metrics[i]!.level, tta: metrics[i]!.tta } : null,
     backend: r.run?.backend?.name ?? '',
     git: r.run?.git && 'sha' in r.run.git && r.run.git.sha ? `${r.run.git.sha.slice(0, 8)}${r.run.git.dirty ? '+' : ''}` : '',
     duration: duration(r.run?.started, r.run?.finished),
+    point: r.run?.sweep ? pointLabel(r.run.sweep.point, r.run.sweep.keys) : '',
     sweep: r.run?.sweep ? `${r.run.sweep.id}${r.run.sweep.point_index === undefined ? '' : `/${r.run.sweep.point_index}`}` : '',
   }));
   const report = (): number => {
@@ -54,12 +74,14 @@ export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: 
     return report();
   }
   if (!rows.length) {
-    process.stdout.write(`no runs in ${runsDir}. Start one with: exp run experiments/quickstart.yaml\n`);
+    process.stdout.write(opts.sweep ? `no runs of sweep ${opts.sweep} in ${runsDir}.\n` : `no runs in ${runsDir}. Start one with: exp run experiments/quickstart.yaml\n`);
     return 0;
   }
+  const col = metricHeader(metrics);
+  const withPoint = rows.some((r) => r.point);
   process.stdout.write(table(
-    ['id', 'name', 'status', 'macro-F1', 'backend', 'git', 'time', 'sweep'],
-    rows.map((r) => [r.id, r.name, r.status, r.macro_f1 === null ? '' : r.macro_f1.toFixed(4), r.backend, r.git, r.duration, r.sweep]),
+    ['id', 'name', 'status', col.header, 'backend', 'git', 'time', ...(withPoint ? ['swept values'] : []), 'sweep'],
+    rows.map((r, i) => [r.id, r.name, r.status, col.cell(metrics[i]), r.backend, r.git, r.duration, ...(withPoint ? [r.point] : []), r.sweep]),
   ));
   return report();
 }

@@ -1,12 +1,11 @@
 // exp plan <file>: the compiled stages, what each writes, and which cached results exist.
 import { assertValid, loadExperiment } from '../../config/index.ts';
-import { compile } from '../../plan/compile.ts';
-import { cacheStatus } from '../../plan/cache-status.ts';
+import { compile, planStatus } from '../../stages/kinds.ts';
 
 export async function run([file]: string[], opts: { set?: string[]; json?: boolean }): Promise<number> {
   const config = assertValid(loadExperiment(file, { sets: opts.set ?? [], mode: 'validate' }));
   const plan = compile(config);
-  const status = await cacheStatus(plan, config);
+  const status = await planStatus(plan, config);
   if (opts.json) {
     process.stdout.write(JSON.stringify({ ...plan, cache: status }, null, 2) + '\n');
     return 0;

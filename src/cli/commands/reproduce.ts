@@ -1,22 +1,21 @@
 // exp reproduce <run>: rebuild the run's code (recorded commit + git.patch, in a temporary
-// worktree), run its recorded experiment there with the installed exp dependencies, and compare
-// the new metrics.json with the recorded one. Exit 0 when they agree, 1 when they differ.
+// worktree with the built addons), run its recorded experiment there on the run's backend with the
+// installed exp dependencies, and compare the new metrics.json with the recorded one. The verdict
+// names why the two may differ (backend, CPU, library versions, decoder, data). Exit 0 when they
+// agree, 1 when they differ.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { RunError, UserError } from '../../errors.ts';
 import { readRun, resolveRunArgs } from '../../runs/read.ts';
 import { configFix, readConfigYaml } from '../../runs/read-config.ts';
 import { RecordFileError } from '../../runs/read-file.ts';
-import { checkoutRun, compareMetrics } from '../../runs/reproduce.ts';
-import { getAtPath, PATH_KEYS } from '../../config/index.ts';
+import { checkoutRun, compareMetrics, expectation, reproduceArgv } from '../../runs/reproduce.ts';
+import type { Opts } from '../commands.ts';
 
-const DEFAULT_TOLERANCE = 1e-6;
-
-export async function run(args: string[], opts: Record<string, unknown>): Promise<number> {
-  const runsDir = resolve((opts['runs-dir'] as string | undefined) ?? 'runs');
-  const [dir] = resolveRunArgs([args[0]], runsDir);
+export async function run(args: string[], opts: Opts<'reproduce'>): Promise<number> {
+  const [dir] = resolveRunArgs([args[0]], resolve(opts['runs-dir']));
   const view = readRun(dir);
   const rec = view.run;
   if (rec.kind !== 'train') throw new UserError(`${dir} is an ${rec.kind} run; reproduce its member runs instead.`);
@@ -27,39 +26,17 @@ export async function run(args: string[], opts: Record<string, unknown>): Promis
   // read (and checked) before anything is checked out: the data paths the run read
   const config = readConfigYaml(dir);
   if (!config) throw new RecordFileError(join(dir, 'config.yaml'), 'missing: the run records no resolved config, so its data paths are unknown', configFix(dir));
-  const tolArg = opts.tolerance as string | undefined;
-  const tolerance = tolArg === undefined ? DEFAULT_TOLERANCE : Number(tolArg);
-  if (!(tolerance >= 0)) throw new UserError(`--tolerance ${tolArg}: expected a number >= 0, e.g. 1e-6`);
-  const backend = (opts.backend as string | undefined) ?? rec.backend?.name ?? 'auto';
-  // Bitwise equality is promised only when the same deterministic backend runs it again.
-  const exact = !!rec.backend?.deterministic && backend === rec.backend.name;
+  const backend = opts.backend ?? rec.backend?.name ?? 'auto';
   const say = (s: string) => process.stderr.write(`${s}\n`);
 
-  const checkout = await checkoutRun(rec, dir);
+  const checkout = await checkoutRun(rec, dir, say);
   const out = mkdtempSync(join(tmpdir(), 'exp-reproduce-runs-'));
-  let keep = !!opts.keep;
+  let keep = opts.keep;
   try {
     for (const w of checkout.warnings) say(`warning: ${w}`);
     say(`rebuilt ${rec.git.sha?.slice(0, 12)}${rec.git.dirty ? ' + git.patch' : ''} in ${checkout.dir}`);
-    const root = rec.git.root!;
-    const experiment = isAbsolute(rec.experiment_path) ? mapInto(rec.experiment_path, root, checkout.dir) : join(checkout.dir, rec.experiment_path);
-    const argv = ['run', experiment, '--set', 'sweep=null'];
-    // The recorded overrides (--set, --sweep and sweep-block values alike) in their recorded order.
-    for (const o of rec.overrides) argv.push('--set', `${o.key}=${JSON.stringify(o.value)}`);
-    // Data outside the repository (or not committed) is read where the run read it.
-    for (const key of PATH_KEYS) {
-      const v = getAtPath(config, key);
-      if (typeof v !== 'string' || !isAbsolute(v)) continue;
-      const mapped = mapInto(v, root, checkout.dir);
-      if (!existsSync(mapped) && existsSync(v)) argv.push('--set', `${key.join('.')}=${JSON.stringify(v)}`);
-    }
-    // `auto` replicas follow the core count; the record says how many the run used
-    const replicas = rec.backend?.replicas;
-    if (getAtPath(config, ['train', 'replicas']) === 'auto' && typeof replicas === 'number') {
-      argv.push('--set', `train.replicas=${replicas}`);
-    }
-    argv.push('--runs-dir', out, '--backend', backend, '--name', rec.name);
-    if (opts.quiet) argv.push('--quiet');
+    for (const n of checkout.notes) say(`  ${n}`);
+    const argv = reproduceArgv(rec, config, checkout.dir, { out, backend, quiet: opts.quiet });
     say(`exp ${argv.join(' ')}`);
     const code = await new Promise<number>((res, rej) => {
       const child = spawn(process.execPath, [join(checkout.dir, 'bin', 'exp.js'), ...argv], { cwd: checkout.dir, stdio: ['ignore', 2, 2] });
@@ -71,17 +48,25 @@ export async function run(args: string[], opts: Record<string, unknown>): Promis
       throw new RunError(`the reproduction failed (exit ${code}); its worktree and record are kept in ${checkout.dir} and ${out}.`);
     }
     const [fresh] = readdirSync(out).map((d) => readRun(join(out, d)));
-    if (fresh.run.data?.fingerprint !== rec.data?.fingerprint) say('warning: the data fingerprint differs from the recorded one: the data changed since the run');
-    const { compared, diffs, maxAbs } = compareMetrics(recorded, fresh.metrics(), exact ? 0 : tolerance);
-    const how = exact ? `exact comparison (${backend} is deterministic)` : `tolerance ${tolerance} absolute (bitwise equality is not guaranteed on ${backend})`;
+    const expect = expectation(rec, fresh.run);
+    const tolerance = expect.exact ? 0 : opts.tolerance;
+    const { compared, diffs, maxAbs } = compareMetrics(recorded, fresh.metrics(), tolerance);
+    const why = expect.reasons.join('; ');
+    const tol = tolerance > 0 && tolerance < 1e-3 ? tolerance.toExponential() : String(tolerance); // 1e-6, not 0.000001
     if (diffs.length === 0) {
+      const how = expect.exact ? `exact comparison (${expect.basis})` : `within tolerance ${tol} absolute (bitwise equality was not expected: ${why})`;
       process.stdout.write(`reproduced: ${compared} metric values agree, ${how}${maxAbs ? `; largest difference ${maxAbs.toExponential(2)}` : ''}\n${keep ? `${fresh.dir}\n` : ''}`);
       return 0;
     }
     keep = true;
-    process.stdout.write(`NOT reproduced: ${diffs.length} of ${compared} metric values differ, ${how}:\n`);
+    process.stdout.write(expect.exact
+      ? `NOT reproduced: ${diffs.length} of ${compared} metric values differ, although bitwise equality was expected (${expect.basis}; same code, libraries, decoder and data): something the record does not capture changed.\n`
+      : `NOT reproduced: ${diffs.length} of ${compared} metric values differ by more than ${tol}; bitwise equality was not expected because ${why}.\n`);
     for (const d of diffs.slice(0, 10)) process.stdout.write(`  ${d.path}: recorded ${d.recorded ?? 'missing'}, reproduced ${d.reproduced ?? 'missing'}\n`);
     if (diffs.length > 10) process.stdout.write(`  ... and ${diffs.length - 10} more\n`);
+    if (rec.backend && fresh.run.backend && rec.backend.name !== fresh.run.backend.name) {
+      process.stdout.write(`To compare like with like, reproduce on the run's backend: exp reproduce ${dir} --backend ${rec.backend.name}\n`);
+    }
     process.stdout.write(`the reproduced run is kept in ${fresh.dir}\n`);
     return 1;
   } finally {
@@ -89,10 +74,4 @@ export async function run(args: string[], opts: Record<string, unknown>): Promis
     if (!keep) await checkout.remove();
     else say(`kept: ${checkout.dir} (remove with: git -C ${rec.git.root} worktree remove --force ${checkout.dir})`);
   }
-}
-
-/** `abs` inside `root` -> the same place inside `into`; outside it, unchanged. */
-function mapInto(abs: string, root: string, into: string): string {
-  const rel = relative(root, abs);
-  return rel.startsWith('..') || isAbsolute(rel) ? abs : join(into, rel);
 }

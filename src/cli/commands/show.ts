@@ -22,8 +22,19 @@ export async function run([arg]: string[], opts: { 'runs-dir'?: string; json?: b
   out.push(`identity   ${r.identity}`);
   out.push(`seed       ${r.seed ?? ''}`);
   if (r.backend) out.push(`backend    ${r.backend.name} (${r.backend.version ?? ''})${r.backend.deterministic ? ', deterministic' : ''}${(r.backend.replicas ?? 1) > 1 ? `, ${r.backend.replicas} replicas` : ''}`);
+  const cpu = r.versions.cpu;
+  if (cpu) out.push(`cpu        ${cpu.model ?? 'unknown model'}, ${cpu.isa ?? 'unknown ISA'}${cpu.simd.length ? ` (${cpu.simd.join(' ')})` : ''}, ${cpu.cores} core${cpu.cores === 1 ? '' : 's'}`);
   if (r.data) out.push(`data       ${r.data.fingerprint.slice(0, 16)}…  ${Object.entries(r.data.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (r.data?.decoder) out.push(`decoder    ${r.data.decoder}`);
+  // images left out under data.on_bad_image: skip: the count per split and the first few files
+  const bad = Object.entries(r.data?.bad_images ?? {});
+  if (bad.length) {
+    out.push(`bad images ${bad.map(([split, b]) => `${split} ${b.count}`).join(', ')} left out (data.on_bad_image: skip)`);
+    for (const [split, b] of bad) {
+      for (const f of b.files.slice(0, 10)) out.push(`  ${split}  ${f.file}  ${f.reason}${f.detail ? `: ${f.detail}` : ''}`);
+      if (b.count > 10) out.push(`  ${split}  ... ${b.count - 10} more (${Math.min(b.count, b.files.length)} listed in run.json)`);
+    }
+  }
   if (r.overrides.length) out.push(`overrides  ${r.overrides.map((o) => `${o.key}=${JSON.stringify(o.value)} (${o.source})`).join(', ')}`);
   if (r.sweep) out.push(`sweep      ${r.sweep.id} ${JSON.stringify(r.sweep.point)}`);
   out.push('', 'stages:');

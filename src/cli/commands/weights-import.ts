@@ -3,22 +3,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../../errors.ts';
+import type { Opts } from '../commands.ts';
 
-interface Opts {
-  backbone?: string;
-  out?: string;
-  'include-head'?: boolean;
-  'allow-partial'?: boolean;
-  'input-size'?: string;
-  json?: boolean;
-}
-
-/** `out` is for tests; the CLI prints to stdout. */
-export async function run([checkpoint]: string[], opts: Opts, out: { write(s: string): unknown } = process.stdout): Promise<number> {
-  if (!opts.backbone) throw new UserError('exp weights import needs --backbone NAME (the architecture the checkpoint was saved from), e.g. --backbone resnet50');
-  if (!opts.out) throw new UserError('exp weights import needs --out DIR (where to write the tfjs model directory)');
-  const inputSize = opts['input-size'] === undefined ? 224 : Number(opts['input-size']);
-  if (!Number.isInteger(inputSize) || inputSize < 32) throw new UserError(`--input-size ${opts['input-size']}: expected a whole number of pixels >= 32`);
+export async function run([checkpoint]: string[], opts: Opts<'weights import'>): Promise<number> {
+  const out = process.stdout;
   if (!existsSync(checkpoint)) throw new UserError(`checkpoint ${checkpoint} does not exist`);
   if (existsSync(opts.out) && readdirSync(opts.out).some((f) => f !== 'model.json' && f !== 'weights.bin' && f !== 'import-report.json')) {
     throw new UserError(`--out ${opts.out} exists and holds other files; choose a new or empty directory`);
@@ -28,7 +16,7 @@ export async function run([checkpoint]: string[], opts: Opts, out: { write(s: st
   const { importToDir, formatImportReport } = await import('../../weights/import.ts');
   await ensureBackend('cpu'); // copying weights needs no speed, and cpu always loads
   const report = await importToDir(checkpoint, opts.out, {
-    backbone: opts.backbone, includeHead: opts['include-head'] === true, allowPartial: opts['allow-partial'] === true, inputSize,
+    backbone: opts.backbone, includeHead: opts['include-head'], allowPartial: opts['allow-partial'], inputSize: opts['input-size'],
   });
   if (opts.json) out.write(`${JSON.stringify(report, null, 2)}\n`);
   else {

@@ -1,0 +1,8 @@
+// The registry of launchers (see launcher.ts). Adding one is a module exporting a Launcher and a
+// line here; `exp run --launcher <name>` and an unknown name's error list come from this table.
+import { Registry } from '../../registry.ts';
+import type { Launcher } from './launcher.ts';
+import { local } from './local.ts';
+
+export const launchers = new Registry<Launcher>('launcher');
+launchers.register('local', 'run the points in this process, one after another', local);

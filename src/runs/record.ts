@@ -274,7 +274,10 @@ export class RunRecord {
    * sweep train the point again. There only the stage that was running records the outcome.
    */
   complete(): boolean {
-    if (this.state.status !== 'running') return false;
+    if (this.state.status !== 'running') {
+      this.reserve.release(); // nothing more to write: the run had ended before
+      return false;
+    }
     this.finish({ status: 'completed', finished: utc(), error: null });
     return true;
   }
@@ -329,8 +332,11 @@ export class RunRecord {
   }
 
   private endRunningStages(status: 'failed' | 'interrupted'): boolean {
-    if (!this.runningStage()) return false;
-    this.update({ stages: this.endStages(status) });
+    if (!this.runningStage()) {
+      this.reserve.release();
+      return false;
+    }
+    this.finish({ stages: this.endStages(status) });
     return true;
   }
 

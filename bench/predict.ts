@@ -9,6 +9,7 @@ import { buildModel } from '../src/model/build.ts';
 import { loadDataset } from '../src/data/formats/index.ts';
 import { ImageCache, warmCache } from '../src/data/cache.ts';
 import { predictSplit } from '../src/stages/predict-core.ts';
+import { writeJsonAtomic } from '../src/util/fs.ts';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,6 +40,7 @@ for (const tta of [1, 4]) {
       image: { resize, size }, augment: { random_crop: true, hflip: true, vflip: true }, normalize: { mean: [0.9, 0.9, 0.85], std: [0.12, 0.12, 0.13] },
       seed: 1, batchSize: 32, concurrency: 4, onBadImage: 'fail', cache: new ImageCache(resize, { dir: cacheDir }), dtype: 'float32',
       dirFor: (n) => join(out, `tta${n}`),
+      writeIndex: (ix) => writeJsonAtomic(join(out, `tta${ix.tta}`, 'index.json'), ix),
     });
     times.push((performance.now() - t0) / 1000);
     rmSync(out, { recursive: true, force: true });

@@ -6,13 +6,15 @@
 //   src/config/types.gen.ts         `ExperimentConfig`, the fully defaulted config (json-schema-to-typescript)
 //   src/registry-names.gen.ts       every registry's names, for code that must not load the registries
 //   docs/experiment.md              the reference page: every key with type, default, allowed values, description
-// `npm run gen` writes them; `npm run gen -- --check` exits 1 when any is stale. The test
-// test/config/schema.test.ts regenerates all of them in memory and compares.
+// and, from schemas/run/*.schema.json, src/runs/validators.gen.ts (scripts/gen-validators.ts).
+// `npm run gen` writes them; `npm run gen -- --check` exits 1 when any is stale. The tests
+// test/config/schema.test.ts and test/runs/validators.test.ts regenerate them in memory and compare.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compile } from 'json-schema-to-typescript';
 import type { Registry } from '../src/registry.ts';
 import { resolvedSchema, ANNOTATIONS } from '../src/config/schema.ts';
+import { renderRunValidators, RUN_VALIDATORS_FILE } from './gen-validators.ts';
 
 type Node = Record<string, any>;
 
@@ -311,7 +313,7 @@ export async function renderAll(): Promise<Array<[string, string]>> {
 
 async function main(): Promise<void> {
   const check = process.argv.includes('--check');
-  const outputs = await renderAll();
+  const outputs: Array<[string, string]> = [...await renderAll(), [RUN_VALIDATORS_FILE, renderRunValidators()]];
   let stale = false;
   for (const [file, text] of outputs) {
     let old = '';

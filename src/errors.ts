@@ -64,3 +64,23 @@ export class InterruptedError extends ExpError {
 export function throwIfInterrupted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw InterruptedError.of(signal);
 }
+
+/**
+ * A write that failed because the disk is full or the place is not writable (src/util/fs.ts makes
+ * them, naming the directory, what the write needed and what is free). A run that hits one ends
+ * `failed`: exit code 1, no stack trace, since nothing is wrong with exp or the input.
+ */
+export class StorageError extends RunError {
+  private noted = false;
+
+  constructor(message: string, readonly info: { dir: string; file: string; code: string; bytes: number; free: number | null }) {
+    super(message);
+  }
+
+  /** Adds what became of the run (once): the record's failed status and how to continue. */
+  noteRun(text: string): void {
+    if (this.noted) return;
+    this.noted = true;
+    this.message = `${this.message} ${text}`;
+  }
+}

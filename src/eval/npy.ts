@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { endianness } from 'node:os';
 import { UserError } from '../errors.ts';
+import { writeFailure } from '../util/fs.ts';
 import { encodeHalf, decodeHalf } from './float16.ts';
 
 export type NpyDtype = 'float32' | 'float16' | 'int32';
@@ -63,13 +64,20 @@ export class NpyWriter {
     if (opts.cols !== undefined && !(Number.isInteger(opts.cols) && opts.cols > 0)) {
       throw new Error(`NpyWriter: cols must be a positive integer, got ${opts.cols}`);
     }
-    await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.tmp-${process.pid}-${randomBytes(3).toString('hex')}`;
-    const fh = await open(tmp, 'w');
-    const w = new NpyWriter(path, tmp, fh, opts.dtype, opts.cols);
-    // Placeholder shape (0 rows); close() rewrites it with the same header length.
-    await fh.write(headerBytes(opts.dtype, w.shape(), HEADER_BYTES), 0, HEADER_BYTES, 0);
-    return w;
+    let fh: FileHandle | undefined;
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      fh = await open(tmp, 'w');
+      const w = new NpyWriter(path, tmp, fh, opts.dtype, opts.cols);
+      // Placeholder shape (0 rows); close() rewrites it with the same header length.
+      await fh.write(headerBytes(opts.dtype, w.shape(), HEADER_BYTES), 0, HEADER_BYTES, 0);
+      return w;
+    } catch (e) {
+      await fh?.close().catch(() => undefined);
+      await rm(tmp, { force: true });
+      throw writeFailure(e, path, HEADER_BYTES);
+    }
   }
 
   private shape(): number[] {
@@ -104,10 +112,16 @@ export class NpyWriter {
       bytes = new Uint8Array(block.buffer, block.byteOffset, block.byteLength);
     }
     let off = 0;
-    while (off < bytes.length) {
-      const { bytesWritten } = await this.fh.write(bytes, off, bytes.length - off, this.pos);
-      off += bytesWritten;
-      this.pos += bytesWritten;
+    const end = this.pos + bytes.length;
+    try {
+      while (off < bytes.length) {
+        const { bytesWritten } = await this.fh.write(bytes, off, bytes.length - off, this.pos);
+        off += bytesWritten;
+        this.pos += bytesWritten;
+      }
+    } catch (e) {
+      // the file so far plus this block: what it needed at least (abort() drops the temp file)
+      throw writeFailure(e, this.path, end);
     }
     this.rows += block.length / width;
   }
@@ -119,11 +133,12 @@ export class NpyWriter {
     try {
       await this.fh.write(headerBytes(this.dtype, this.shape(), HEADER_BYTES), 0, HEADER_BYTES, 0);
       await this.fh.close();
+      await rename(this.tmp, this.path);
     } catch (e) {
+      await this.fh.close().catch(() => undefined);
       await rm(this.tmp, { force: true });
-      throw e;
+      throw writeFailure(e, this.path, this.pos);
     }
-    await rename(this.tmp, this.path);
   }
 
   /** Drops the temp file (a failed or interrupted predict leaves nothing behind). */
@@ -203,7 +218,9 @@ export class NpyReader {
       throw new UserError(`Cannot open ${path}: ${(e as Error).message}. Check that the run's predictions exist (exp predict <run> writes them).`);
     }
     try {
-      const { size } = await fh.stat();
+      const st = await fh.stat();
+      if (st.isDirectory()) throw new UserError(`${path} is a directory, where exp expects a .npy file. Check that the run's predictions exist (exp predict <run> writes them).`);
+      const { size } = st;
       const pre = new Uint8Array(Math.min(size, 65536 + 12));
       await fh.read(pre, 0, pre.length, 0);
       const header = parseNpyHeader(pre, path);

@@ -4,53 +4,41 @@
 // levels, same classes, same labels) happens here, in prepareEnsemble, before any arithmetic and
 // before the run directory exists; the run itself (blend:<split> stages, then submission) goes
 // through the one run lifecycle (src/stages/run-ensemble.ts). The scores stream through
-// blendFiles in row blocks, so memory stays bounded whatever the members' sizes.
-import { existsSync } from 'node:fs';
+// blendFiles in row blocks, so memory stays bounded whatever the members' sizes. Members' records
+// are read through the validating reader (read.ts, read-predictions.ts).
 import { join, relative } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { UserError, throwIfInterrupted } from '../errors.ts';
-import { NpyReader, writeNpy } from '../eval/npy.ts';
+import { writeNpy, type NpyReader } from '../eval/npy.ts';
 import { alignByIds, type Id } from '../eval/align.ts';
 import { MetricAccumulator, topK, type LevelMetrics } from '../eval/metrics.ts';
-import { readJson, writeJsonAtomic } from '../util/fs.ts';
+import { writeJsonAtomic } from '../util/fs.ts';
 import { hashValue } from '../util/hash.ts';
 import { blendBlock, blendFiles, blendKind, normalizeWeights, type BlendMethod } from './blend.ts';
 import type { CreateRunOptions, RunRecord } from './record.ts';
 import type { RunView } from './read.ts';
-import type { EnsembleMember, PredictionIndex } from './schemas.ts';
+import type { EnsembleMember } from './schemas.ts';
+import { findPredictions, openScores, readPredictionSet, readTopK, type PredictionSet } from './read-predictions.ts';
 
 const TOPK = 5;
 const BLOCK_BYTES = 32 * 1024 * 1024;
 
-/** One member's prediction set for one split. */
-export interface MemberSplit {
+/** One member's prediction set for one split, read and checked (read-predictions.ts). */
+export interface MemberSplit extends PredictionSet {
   view: RunView;
-  split: string;
-  tta: number;
-  dir: string;
-  index: PredictionIndex;
 }
 
 /** The member's default prediction set for `split` (run.json `default: true`), or the one with `tta`. */
 export function selectPredictions(view: RunView, split: string, tta?: number): MemberSplit {
-  const preds = (view.run.predictions ?? []).filter((p) => p.split === split);
-  const have = preds.map((p) => `tta${p.tta}`).join(', ');
-  const p = tta === undefined ? preds.find((x) => x.default) : preds.find((x) => x.tta === tta);
+  const p = findPredictions(view, split, { tta });
   if (!p) {
+    const have = view.run.predictions.filter((x) => x.split === split).map((x) => `tta${x.tta}`).join(', ');
     const what = tta === undefined ? `default predictions for the ${split} split` : `${split} predictions with --tta ${tta}`;
-    const fix = preds.length ? `it has ${have}; pass --tta with one of those` : `run \`exp predict ${view.dir} --split ${split}\`, or leave ${split} out with --split`;
+    const fix = have ? `it has ${have}; pass --tta with one of those` : `run \`exp predict ${view.dir} --split ${split}\`, or leave ${split} out with --split`;
     throw new UserError(`${view.dir} has no ${what} in run.json: ${fix}.`);
   }
-  const dir = join(view.dir, p.path);
-  const file = join(dir, 'index.json');
-  if (!existsSync(file)) throw new UserError(`${file} is missing, though run.json lists ${p.path}; the run's predictions are incomplete. Re-run \`exp predict ${view.dir} --split ${split}\`.`);
-  let index: PredictionIndex;
-  try {
-    index = readJson<PredictionIndex>(file);
-  } catch (e) {
-    throw new UserError(`${file} is unreadable (${(e as Error).message}); re-run \`exp predict ${view.dir} --split ${split}\`.`);
-  }
-  return { view, split, tta: p.tta, dir, index };
+  // Every level's score and top-5 headers are checked here, before any arithmetic.
+  return { ...readPredictionSet(view, p, { scores: true }), view };
 }
 
 /** Splits to blend by default: those the first member has default predictions for, val first. */
@@ -165,8 +153,7 @@ export async function optimizeWeights(members: MemberSplit[], orders: Int32Array
   const rows = index.rows;
   const readers: NpyReader[] = [];
   try {
-    for (const m of members) readers.push(await NpyReader.open(join(m.dir, `${level}.npy`)));
-    for (const r of readers) if (r.rows !== rows || r.cols !== cols) throw new UserError(`${r.path} has shape (${r.shape.join(', ')}) but its index.json promises (${rows}, ${cols}); re-run exp predict for that run.`);
+    for (const m of members) readers.push(await openScores(m, level));
     const blockRows = Math.max(1, Math.floor(BLOCK_BYTES / (cols * 4)));
     const inputs = readers.map(() => new Float32Array(blockRows * cols));
     const out = new Float32Array(blockRows * cols);
@@ -200,19 +187,13 @@ export async function memberMetrics(m: MemberSplit, order: Int32Array, labels: R
   for (const level of m.index.levels) {
     const truth = labels[level];
     if (!truth) continue;
-    const r = await NpyReader.open(join(m.dir, `${level}.top5.npy`));
-    try {
-      const k = r.cols;
-      const top = (await r.readRows(0, r.rows)) as Int32Array;
-      const aligned = new Int32Array(order.length * k);
-      for (let i = 0; i < order.length; i++) aligned.set(top.subarray(order[i] * k, order[i] * k + k), i * k);
-      const C = m.index.classes[level].length;
-      const acc = new MetricAccumulator(C, k >= Math.min(TOPK, C));
-      acc.add(aligned, k, Int32Array.from(truth));
-      out[level] = acc.finish();
-    } finally {
-      await r.close();
-    }
+    const { k, top } = await readTopK(m, level);
+    const aligned = new Int32Array(order.length * k);
+    for (let i = 0; i < order.length; i++) aligned.set(top.subarray(order[i] * k, order[i] * k + k), i * k);
+    const C = m.index.classes[level].length;
+    const acc = new MetricAccumulator(C, k >= Math.min(TOPK, C));
+    acc.add(aligned, k, Int32Array.from(truth));
+    out[level] = acc.finish();
   }
   return out;
 }
@@ -332,6 +313,9 @@ export async function prepareEnsemble(o: Pick<EnsembleOptions, 'views' | 'method
     const members = views.map((v) => selectPredictions(v, split, o.tta));
     return { split, members, orders: checkMembers(members), tta: Math.max(...members.map((m) => m.tta)) };
   });
+  // The top-5 columns are read whole later (member metrics, after the run directory exists):
+  // check their values now, with everything else.
+  for (const p of splits) for (const m of p.members) for (const level of m.index.levels) await readTopK(m, level);
   const val = splits.find((p) => p.split === 'val');
   if (o.optimize && !val) throw new UserError('--optimize searches the weights on the val split, which is not among --split; add val.');
   const levels = splits[0].members[0].index.levels;

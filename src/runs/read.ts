@@ -1,20 +1,26 @@
-// Reading run records: what compare, ensemble, reproduce, ls and show use to find and open runs.
+// Reading run records: what compare, ensemble, predict, reproduce, resume, ls and show use to find
+// and open runs. Every record file is validated when read (read-file.ts; .npy predictions in
+// read-predictions.ts, config.yaml in read-config.ts), so a damaged run is a located UserError.
 // Run arguments may be directories, quoted globs ("runs/*", which a shell without a match, or a
 // Windows shell, passes through unexpanded), or run ids and unique prefixes/substrings of ids in
 // the runs directory.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import { UserError } from '../errors.ts';
+import { checkRecord, parseJsonText, readJsonLines, readRecordJson, readRecordText, RecordFileError } from './read-file.ts';
 import type { HistoryRow, MetricsJson, RunJson, RunStatus } from './schemas.ts';
 
 export interface RunView {
   dir: string;
   id: string;
+  /** run.json, validated against run.schema.json. */
   run: RunJson;
-  /** metrics.json, read on first use; {} when the run has none yet. */
+  /** metrics.json, validated, read on first use; {} when the run has none yet. */
   metrics(): MetricsJson;
-  /** history.jsonl rows, read on first use; a torn last line (crash mid-write) is left out. */
+  /** history.jsonl rows, validated, read on first use; a torn last line is left out (see notes). */
   history(): HistoryRow[];
+  /** What reading noticed without failing (a torn last history line), for the command to print. */
+  readonly notes: string[];
   path(...parts: string[]): string;
 }
 
@@ -30,62 +36,76 @@ function isDir(p: string): boolean {
 
 const isRunDir = (p: string): boolean => existsSync(join(p, 'run.json'));
 
-export function readRun(path: string): RunView {
-  const dir = basename(path) === 'run.json' && !isDir(path) ? dirname(path) : path;
-  const file = join(dir, 'run.json');
-  if (!existsSync(file)) {
+/** How to repair each record file; `dir` is the run directory. */
+export const FIX = {
+  run: (dir: string) => `the run's record is damaged: restore ${dir} from a copy of the run, or delete that directory if the run is not needed`,
+  metrics: (dir: string, kind: string = 'train') => kind === 'train'
+    ? `delete it and recompute the metrics with \`exp predict ${dir} --split val\` (and --split test for a test split)`
+    : `delete it, or re-create the ensemble with \`exp ensemble\` over the same member runs`,
+  history: (dir: string) => `restore ${join(dir, 'history.jsonl')} from a copy of the run; deleting the damaged line loses that epoch from compare's learning curves but nothing else`,
+};
+
+/**
+ * run.json, parsed and validated (schemas/run/run.schema.json). Missing, empty, truncated, not a
+ * run record, or of a newer layout: a RecordFileError naming the file.
+ */
+export function readRunJson(file: string): RunJson {
+  const dir = dirname(file);
+  const fix = FIX.run(dir);
+  const text = readRecordText(file, fix);
+  if (text === undefined) {
     throw new UserError(`${dir} is not a run directory: no run.json. Pass a directory under runs/, a run id, or a quoted glob like "runs/*" (see \`exp ls\`).`);
   }
-  let run: RunJson;
-  try {
-    run = JSON.parse(readFileSync(file, 'utf8')) as RunJson;
-  } catch (err) {
-    throw new UserError(`${file} is unreadable (${(err as Error).message}); the run's record is damaged, so it cannot be compared, ensembled or reproduced.`);
+  const value = parseJsonText(text, file, fix) as { schema_version?: unknown } | null;
+  if (value && typeof value === 'object' && typeof value.schema_version === 'number' && value.schema_version > 1) {
+    throw new RecordFileError(file, `written by a newer exp (record layout ${value.schema_version}; this exp reads layout 1)`, 'upgrade exp to read it');
   }
-  if (!run || typeof run !== 'object' || typeof run.id !== 'string' || typeof run.status !== 'string') {
-    throw new UserError(`${file} is not a run record (no id or status); it was not written by exp.`);
-  }
-  if (typeof run.schema_version === 'number' && run.schema_version > 1) {
-    throw new UserError(`${file} was written by a newer exp (record layout ${run.schema_version}); upgrade exp to read it.`);
-  }
+  return checkRecord<RunJson>(value, 'run', file, fix);
+}
+
+/** metrics.json of the run in `dir`, validated; {} when there is none. */
+export function readMetricsFile(dir: string, kind?: string): MetricsJson {
+  return readRecordJson<MetricsJson>(join(dir, 'metrics.json'), 'metrics', FIX.metrics(dir, kind)) ?? {};
+}
+
+/** history.jsonl of the run in `dir`, every row validated; [] when there is none. */
+export function readHistoryFile(dir: string): { rows: HistoryRow[]; note: string | null } {
+  return readJsonLines<HistoryRow>(join(dir, 'history.jsonl'), 'history-row', FIX.history(dir)) ?? { rows: [], note: null };
+}
+
+/**
+ * A sweep record (runs/.sweeps/<id>.json), validated against sweep.schema.json; undefined when
+ * there is none. The type is the sweep module's SweepRecord.
+ */
+export function readSweepFile<T>(file: string): T | undefined {
+  return readRecordJson<T>(file, 'sweep', 'run the sweep again (exp run <experiment> --sweep ... in the same runs directory) to rewrite it');
+}
+
+export function readRun(path: string): RunView {
+  const dir = basename(path) === 'run.json' && !isDir(path) ? dirname(path) : path;
+  const run = readRunJson(join(dir, 'run.json'));
   let metrics: MetricsJson | undefined;
   let history: HistoryRow[] | undefined;
+  const notes: string[] = [];
   return {
     dir,
     id: run.id,
     run,
+    notes,
     path: (...parts) => join(dir, ...parts),
     metrics() {
-      if (!metrics) {
-        const f = join(dir, 'metrics.json');
-        try {
-          metrics = existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as MetricsJson) : {};
-        } catch (err) {
-          throw new UserError(`${f} is unreadable (${(err as Error).message}).`);
-        }
-      }
+      metrics ??= readMetricsFile(dir, run.kind);
       return metrics;
     },
     history() {
-      if (!history) history = readHistory(join(dir, 'history.jsonl'));
+      if (!history) {
+        const h = readHistoryFile(dir);
+        if (h.note) notes.push(h.note);
+        history = h.rows;
+      }
       return history;
     },
   };
-}
-
-function readHistory(file: string): HistoryRow[] {
-  if (!existsSync(file)) return [];
-  const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '');
-  const rows: HistoryRow[] = [];
-  lines.forEach((line, i) => {
-    try {
-      rows.push(JSON.parse(line) as HistoryRow);
-    } catch (err) {
-      if (i < lines.length - 1) throw new UserError(`${file}:${i + 1} is not JSON (${(err as Error).message}).`);
-      // the last line can be torn by a crash during the append; the epochs before it stand
-    }
-  });
-  return rows;
 }
 
 const hasGlob = (s: string): boolean => /[*?]/.test(s);
@@ -173,8 +193,10 @@ export interface RunListing {
   /** ISO start time; from the directory name when run.json cannot be read. */
   started: string | null;
   run: RunJson | null;
-  /** Why the record is unreadable. */
+  /** Why the record is unreadable, short: "run.json: <what is wrong>". */
   problem?: string;
+  /** The same as a whole message: "<path>: <what is wrong>; <how to fix>". */
+  error?: string;
 }
 
 function startedFromId(id: string): string | null {
@@ -196,15 +218,18 @@ export function listRuns(runsDir: string): RunListing[] {
     const dir = join(runsDir, id);
     const file = join(dir, 'run.json');
     if (!existsSync(file)) {
-      if (ID_PATTERN.test(id)) out.push({ id, dir, status: 'unreadable', started: startedFromId(id), run: null, problem: 'no run.json' });
+      if (ID_PATTERN.test(id)) {
+        out.push({ id, dir, status: 'unreadable', started: startedFromId(id), run: null, problem: 'no run.json', error: `${file}: missing (the run's directory exists but its record does not); ${FIX.run(dir)}` });
+      }
       continue;
     }
     try {
-      const run = JSON.parse(readFileSync(file, 'utf8')) as RunJson;
-      if (!run || typeof run !== 'object' || typeof run.status !== 'string') throw new Error('not a run record (no status)');
-      out.push({ id, dir, status: run.status, started: typeof run.started === 'string' ? run.started : startedFromId(id), run });
+      const run = readRunJson(file);
+      out.push({ id, dir, status: run.status, started: run.started, run });
     } catch (err) {
-      out.push({ id, dir, status: 'unreadable', started: startedFromId(id), run: null, problem: `run.json: ${(err as Error).message}` });
+      const e = err as Error;
+      const problem = err instanceof RecordFileError ? `run.json: ${err.what}` : `run.json: ${e.message}`;
+      out.push({ id, dir, status: 'unreadable', started: startedFromId(id), run: null, problem, error: e.message });
     }
   }
   return out.sort((a, b) => (a.started ?? '').localeCompare(b.started ?? '') || a.id.localeCompare(b.id));

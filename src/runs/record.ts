@@ -3,12 +3,13 @@
 // or Ctrl-C always leaves a readable record that says what happened. Shapes (and what each field
 // means): schemas/run/*.schema.json. With EXP_TEST=1 (the test runner sets it) every
 // write is validated against its schema, so a stage whose records drift fails its own tests.
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, realpathSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SIGNAL_EXIT_CODES, UserError } from '../errors.ts';
-import { writeAtomic, writeJsonAtomic, readJsonIfExists } from '../util/fs.ts';
+import { SIGNAL_EXIT_CODES, StorageError, UserError } from '../errors.ts';
+import { appendDurable, SpaceReserve, writeAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { readMetricsFile, readRunJson } from './read.ts';
 import { sha256 } from '../util/hash.ts';
 import { gitProvenance } from './git.ts';
 import { runIdentity } from './identity.ts';
@@ -135,9 +136,7 @@ export async function createRun(opts: CreateRunOptions): Promise<RunRecord> {
 
 /** Reopens an existing run for writing (resume). */
 export function openRun(dir: string): RunRecord {
-  const json = readJsonIfExists<RunJson>(join(dir, 'run.json'));
-  if (!json) throw new UserError(`${dir} is not a run directory: no run.json. Pass a directory under runs/ (see \`exp ls\`).`);
-  return new RunRecord(resolve(dir), checked('run', json));
+  return new RunRecord(resolve(dir), readRunJson(join(dir, 'run.json')));
 }
 
 type Mergeable = Record<string, unknown>;
@@ -154,10 +153,13 @@ export class RunRecord {
   readonly id: string;
   private state: RunJson;
   private readonly stageStart = new Map<string, number>();
+  /** Space for the final run.json should the disk fill up mid-run (see finish). */
+  private readonly reserve: SpaceReserve;
 
   constructor(readonly dir: string, json: RunJson) {
     this.id = json.id;
     this.state = json;
+    this.reserve = SpaceReserve.hold(dir);
   }
 
   /** A copy of run.json as last written. */
@@ -247,18 +249,11 @@ export class RunRecord {
 
   /** Appends one epoch to history.jsonl and fsyncs it: a crash keeps every finished epoch. */
   appendHistory(row: HistoryRow): void {
-    const line = JSON.stringify(checked('history-row', row)) + '\n';
-    const fd = openSync(this.path('history.jsonl'), 'a');
-    try {
-      writeSync(fd, line);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    appendDurable(this.path('history.jsonl'), JSON.stringify(checked('history-row', row)) + '\n', { sync: true });
   }
 
   readMetrics(): MetricsJson {
-    return readJsonIfExists<MetricsJson>(this.path('metrics.json')) ?? {};
+    return readMetricsFile(this.dir, this.state.kind);
   }
 
   /** Deep-merges into metrics.json (stages add their split / TTA / level) and writes it atomically. */
@@ -269,7 +264,7 @@ export class RunRecord {
 
   /** Appends to log.txt (what the pipeline printed). */
   log(line: string): void {
-    appendFileSync(this.path('log.txt'), line.replace(/\n+$/, '') + '\n');
+    appendDurable(this.path('log.txt'), line.replace(/\n+$/, '') + '\n');
   }
 
   /**
@@ -279,16 +274,38 @@ export class RunRecord {
    * sweep train the point again. There only the stage that was running records the outcome.
    */
   complete(): boolean {
-    if (this.state.status !== 'running') return false;
-    this.update({ status: 'completed', finished: utc(), error: null });
+    if (this.state.status !== 'running') {
+      this.reserve.release(); // nothing more to write: the run had ended before
+      return false;
+    }
+    this.finish({ status: 'completed', finished: utc(), error: null });
     return true;
+  }
+
+  /**
+   * The last write of a run. When the disk is full (a StorageError), the reserved space is
+   * released and the write tried once more, so the record still says how the run ended.
+   */
+  private finish(partial: Partial<RunJson>): void {
+    try {
+      this.update(partial);
+    } catch (e) {
+      if (!(e instanceof StorageError) || !this.reserve.release()) throw e;
+      this.update(partial);
+    }
+    this.reserve.release();
   }
 
   fail(error: unknown, stage?: string): boolean {
     if (this.state.status !== 'running') return this.endRunningStages('failed');
     const err = error instanceof Error ? error : new Error(String(error));
     const where = stage ?? this.runningStage();
-    this.update({
+    if (err instanceof StorageError) {
+      err.noteRun(this.state.kind === 'train'
+        ? `The run ${this.dir} is marked failed and keeps its last checkpoint (model/last); \`exp run --resume ${this.dir}\` continues from it once there is room.`
+        : `The ensemble run ${this.dir} is marked failed; delete it and run the ensemble again once there is room.`);
+    }
+    this.finish({
       status: 'failed',
       finished: utc(),
       error: { message: err.message, ...(where ? { stage: where } : {}), type: err.name },
@@ -300,7 +317,7 @@ export class RunRecord {
   interrupt(signal: string): boolean {
     if (this.state.status !== 'running') return this.endRunningStages('interrupted');
     const where = this.runningStage();
-    this.update({
+    this.finish({
       status: 'interrupted',
       finished: utc(),
       error: { message: `interrupted by ${signal}`, ...(where ? { stage: where } : {}), type: 'InterruptedError' },
@@ -315,8 +332,11 @@ export class RunRecord {
   }
 
   private endRunningStages(status: 'failed' | 'interrupted'): boolean {
-    if (!this.runningStage()) return false;
-    this.update({ stages: this.endStages(status) });
+    if (!this.runningStage()) {
+      this.reserve.release();
+      return false;
+    }
+    this.finish({ stages: this.endStages(status) });
     return true;
   }
 

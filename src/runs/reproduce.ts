@@ -16,9 +16,9 @@ import { RunError, UserError } from '../errors.ts';
 import { sha256 } from '../util/hash.ts';
 import type { CpuInfo, MetricsJson, RunJson } from './schemas.ts';
 import { versions } from './versions.ts';
-import { parse as parseYaml } from 'yaml';
 import { resolveDecoder, type DecoderChoice } from '../data/jpeg.ts';
 import { getAtPath, PATH_KEYS } from '../config/index.ts';
+import { readConfigYaml } from './read-config.ts';
 
 const run = promisify(execFile);
 /** The installation of exp that is running (whose node_modules the worktree borrows). */
@@ -171,8 +171,8 @@ async function provideAddons(tree: string, warnings: string[], progress: (line: 
   return notes;
 }
 
-/** The `exp run` arguments that re-run `rec` (made in `runDir`) from the rebuilt `tree`, into `out`. */
-export function reproduceArgv(rec: RunJson, runDir: string, tree: string, opts: { out: string; backend: string; quiet: boolean }): string[] {
+/** The `exp run` arguments that re-run `rec` (with `config`, its config.yaml) from the rebuilt `tree`, into `out`. */
+export function reproduceArgv(rec: RunJson, config: Record<string, unknown>, tree: string, opts: { out: string; backend: string; quiet: boolean }): string[] {
   const root = rec.git.root!;
   const path = rec.experiment_path!;
   const experiment = isAbsolute(path) ? mapInto(path, root, tree) : join(tree, path);
@@ -180,7 +180,6 @@ export function reproduceArgv(rec: RunJson, runDir: string, tree: string, opts: 
   // The recorded overrides (--set, --sweep and sweep-block values alike) in their recorded order.
   for (const o of rec.overrides) argv.push('--set', `${o.key}=${JSON.stringify(o.value)}`);
   // Data outside the repository (or not committed) is read where the run read it.
-  const config = parseYaml(readFileSync(join(runDir, 'config.yaml'), 'utf8')) as Record<string, unknown>;
   for (const key of PATH_KEYS) {
     const v = getAtPath(config, key);
     if (typeof v !== 'string' || !isAbsolute(v)) continue;
@@ -257,11 +256,8 @@ export function expectation(then: RunJson, now: RunJson): Expectation {
 export function decoderDiffers(run: RunJson, runDir: string): string | null {
   const then = run.data?.decoder;
   if (!then) return null;
-  let choice: DecoderChoice = 'auto';
-  try {
-    const cfg = parseYaml(readFileSync(join(runDir, 'config.yaml'), 'utf8')) as { data?: { loader?: { decoder?: DecoderChoice } } };
-    choice = cfg?.data?.loader?.decoder ?? 'auto';
-  } catch { /* no config: the default */ }
+  const cfg = readConfigYaml(runDir) as { data?: { loader?: { decoder?: DecoderChoice } } } | undefined;
+  const choice: DecoderChoice = cfg?.data?.loader?.decoder ?? 'auto'; // no config: the default
   let now: string;
   try {
     now = resolveDecoder(choice).description;

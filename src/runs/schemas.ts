@@ -1,16 +1,12 @@
-// Compiled validators for the run-record schemas (schemas/run/*.schema.json) and the TypeScript
-// shapes of what they describe. The schemas are the truth: test/runs checks that every record the
-// code writes validates, and record.ts validates each write when EXP_TEST=1 so that every stage's
-// tests catch a record that drifts from its schema.
+// Validators for the run-record schemas (schemas/run/*.schema.json) and the TypeScript shapes of
+// what they describe. The schemas are the truth: the reader (read*.ts) validates every record file
+// it opens, test/runs checks that every record the code writes validates, and record.ts validates
+// each write when EXP_TEST=1 so that every stage's tests catch a record that drifts from its schema.
+// The validators are compiled ahead of time (validators.gen.ts, `npm run gen`), so reading a record
+// costs no schema compilation at start-up.
 import { readFileSync } from 'node:fs';
-import Ajv2020Module from 'ajv/dist/2020.js';
-import type { ErrorObject, ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
-
-// Both packages are CommonJS with `exports.default`; under NodeNext the default import is the
-// module object for the type checker, so take the callable explicitly.
-const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as typeof Ajv2020Module.default;
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as typeof addFormatsModule.default;
+import type { ErrorObject } from 'ajv';
+import * as generated from './validators.gen.ts';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'interrupted';
 export type StageStatus = RunStatus | 'skipped';
@@ -97,7 +93,7 @@ export interface PredictionIndex {
   decode?: { logit_adjust_tau: number; hierarchical_weights: number[] | null } | null;
 }
 
-export type RunSchemaName = 'run' | 'metrics' | 'history-row' | 'index';
+export type RunSchemaName = 'run' | 'metrics' | 'history-row' | 'index' | 'per-class' | 'sweep';
 
 const SCHEMA_DIR = new URL('../../schemas/run/', import.meta.url);
 
@@ -106,18 +102,21 @@ export function runSchema(name: RunSchemaName): Record<string, unknown> {
   return JSON.parse(readFileSync(new URL(`${name}.schema.json`, SCHEMA_DIR), 'utf8'));
 }
 
-let ajv: InstanceType<typeof Ajv2020> | undefined;
-const compiled = new Map<RunSchemaName, ValidateFunction>();
+/** A generated validator: true when the value matches; the reasons in `errors` when it does not. */
+export type RecordValidator = ((value: unknown) => boolean) & { errors?: ErrorObject[] | null };
 
-/** Compiled (lazily, once) ajv validator for one run-record schema. */
-export function validator(name: RunSchemaName): ValidateFunction {
-  let v = compiled.get(name);
-  if (!v) {
-    ajv ??= addFormats(new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }));
-    v = ajv.compile(runSchema(name));
-    compiled.set(name, v);
-  }
-  return v;
+const VALIDATORS: Record<RunSchemaName, RecordValidator> = {
+  run: generated.run,
+  metrics: generated.metrics,
+  'history-row': generated.history_row,
+  index: generated.index,
+  'per-class': generated.per_class,
+  sweep: generated.sweep,
+};
+
+/** The validator for one run-record schema (compiled ahead of time into validators.gen.ts). */
+export function validator(name: RunSchemaName): RecordValidator {
+  return VALIDATORS[name];
 }
 
 export const validateRun = (x: unknown): x is RunJson => validator('run')(x);

@@ -7,11 +7,12 @@ import { BatchLoader, type SkippedImage } from '../data/loader.ts';
 import type { Decoder } from '../data/jpeg.ts';
 import type { AugmentSpec, Normalize } from '../data/image.ts';
 import type { ImageCache } from '../data/cache.ts';
-import { NpyWriter, type NpyDtype } from '../eval/npy.ts';
+import { NpyWriter } from '../eval/npy.ts';
 import { TtaAccumulator, type Reduction, type ScoreKind } from '../eval/tta.ts';
 import { logitAdjust, logPriorFromCounts, ancestorMaps, hierarchicalScores } from '../eval/decode.ts';
 import { ConsistencyAccumulator, MetricAccumulator, firstColumn, topK, type LevelMetrics } from '../eval/metrics.ts';
-import { writeAtomic, writeJsonAtomic } from '../util/fs.ts';
+import { writeJsonAtomic } from '../util/fs.ts';
+import type { PredictionIndex } from '../runs/schemas.ts';
 import { throwIfInterrupted } from '../errors.ts';
 import { outputOrder } from '../train/loop.ts';
 import type { Subset } from './context.ts';
@@ -34,7 +35,8 @@ export interface PredictOptions {
   /** Told of each image left out under on_bad_image: skip. */
   onSkip?: (s: SkippedImage) => void;
   cache: ImageCache | null;
-  dtype: NpyDtype;
+  /** Of the score arrays (top-5 arrays are int32). */
+  dtype: PredictionIndex['dtype'];
   /**
    * Decoding for the rankings (top-5, metrics, submission); the saved scores stay the model's.
    * Off unless tau > 0 or hierarchical weights are given.
@@ -42,6 +44,11 @@ export interface PredictOptions {
   decode?: Decode;
   /** predictions/<split>/tta<N>/ for a count N. */
   dirFor(tta: number): string;
+  /**
+   * Writes the set's index.json into dirFor(index.tta): a run's is RunRecord.writePredictionIndex,
+   * which checks it against index.schema.json (the file every reader validates).
+   */
+  writeIndex(index: PredictionIndex): void;
   /** Stops between batches (InterruptedError) once aborted; the partial files are removed. */
   signal?: AbortSignal;
   onProgress?(done: number, total: number): void;
@@ -177,7 +184,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
   for (const [n, out] of outs) {
     await Promise.all([...out.scores, ...out.top].map((w) => w.close()));
     // compact: at 138k test rows the ids alone are megabytes
-    writeAtomic(join(o.dirFor(n), 'index.json'), JSON.stringify({
+    o.writeIndex({
       split: o.split,
       ids,
       labels: Object.fromEntries(levels.map((l, li) => [l, labelled ? labels[li] : null])),
@@ -189,7 +196,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
       rows: ids.length,
       levels,
       decode: o.decode ? { logit_adjust_tau: o.decode.tau, hierarchical_weights: o.decode.hierarchical } : null,
-    }));
+    });
     if (labelled) {
       const m: Record<string, LevelMetrics | number> = Object.fromEntries(levels.map((l, li) => [l, out.acc[li].finish()]));
       if (parents.length) m.hierarchy_consistency = out.cons.finish();

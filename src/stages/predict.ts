@@ -74,6 +74,7 @@ export const predictStage: StageKind<'predict', PredictParams> = {
         dtype: c.outputs.dtype,
         decode: decodeOf(c.decode, c.data.levels, trainCounts(need(ctx.train, 'the training split'))),
         dirFor: (n) => ctx.record.predictionsDir(split, n),
+        writeIndex: (index) => ctx.record.writePredictionIndex(index),
         signal: ctx.signal,
         onProgress: (done, total) => io.progress(`${done}/${total} images`),
       });

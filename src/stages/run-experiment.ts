@@ -1,14 +1,15 @@
 // One experiment, end to end: the run record first (so a crash still leaves one), then the
 // compiled stages through the run lifecycle (lifecycle.ts), which ends the record. Also what
 // `exp run --resume` continues.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { ExperimentConfig } from '../config/types.gen.ts';
-import { assertValid, loadExperiment, type LoadResult } from '../config/index.ts';
+import type { LoadResult } from '../config/index.ts';
 import { UserError } from '../errors.ts';
 import { createRun, openRun, type RunRecord } from '../runs/record.ts';
-import { readRun } from '../runs/read.ts';
+import { readHistoryFile, readRun } from '../runs/read.ts';
+import { loadRunConfig } from '../runs/read-config.ts';
 import { configHash } from '../runs/identity.ts';
 import type { SweepInfo } from '../runs/schemas.ts';
 import type { BackendName } from '../model/backend.ts';
@@ -82,14 +83,14 @@ export interface ResumeTarget {
 }
 
 /** The run in `dir` to resume, or null when it is already completed. */
-export function resumeTarget(dir: string, backend?: BackendName): ResumeTarget | null {
+export async function resumeTarget(dir: string, backend?: BackendName): Promise<ResumeTarget | null> {
   const view = readRun(dir);
   if (view.run.kind !== 'train') throw new UserError(`${dir} is an ${view.run.kind} run; only training runs can be resumed.`);
   if (view.run.status === 'completed') return null;
   // config.yaml is the fully resolved config with absolute data paths, so the resume does not
-  // depend on the working directory or on the experiment file having changed since.
-  const loaded = loadExperiment(join(dir, 'config.yaml'), { mode: 'run' });
-  const config = assertValid(loaded);
+  // depend on the working directory or on the experiment file having changed since; validated
+  // like an experiment file, so a damaged one is a located error before anything is reopened.
+  const { loaded, config } = await loadRunConfig(dir, 'run');
   const last = join(dir, 'model', 'last');
   return {
     loaded,
@@ -111,22 +112,11 @@ function prepareResume(record: RunRecord, checkpoint: string | undefined): void 
   const done = checkpoint ? (readJsonIfExists<{ epoch: number }>(join(checkpoint, 'state.json'))?.epoch ?? 0) : 0;
   const file = record.path('history.jsonl');
   if (existsSync(file)) {
-    const rows = readJsonLines(file).filter((r) => typeof r.epoch === 'number' && r.epoch <= done);
-    writeAtomic(file, rows.map((r) => JSON.stringify(r) + '\n').join(''));
+    // validated; a torn last line (the kill that stopped the run) is dropped, a damaged one stops the resume
+    const { rows, note } = readHistoryFile(record.dir);
+    if (note) record.log(note);
+    writeAtomic(file, rows.filter((r) => r.epoch <= done).map((r) => JSON.stringify(r) + '\n').join(''));
   }
   rmSync(record.path('metrics.json'), { force: true });
   record.update({ status: 'running', finished: null, error: null, predictions: [] });
-}
-
-function readJsonLines(file: string): { epoch?: unknown }[] {
-  const out: { epoch?: unknown }[] = [];
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line) as { epoch?: unknown });
-    } catch {
-      break; // a torn last line (killed mid-write) ends the history
-    }
-  }
-  return out;
 }

@@ -3,13 +3,12 @@
 // the run's own stage kinds (index, split, predict:<split>) through the run lifecycle, so it has
 // stage records, Ctrl-C handling and failure states like `exp run`; the run's data record and
 // status stay the ones it was trained with.
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import type { ExperimentConfig } from '../config/types.gen.ts';
 import { UserError } from '../errors.ts';
 import { ImageCache } from '../data/cache.ts';
 import type { BackendName } from '../model/backend.ts';
 import type { RunRecord } from '../runs/record.ts';
+import { loadRunConfig } from '../runs/read-config.ts';
 import type { Plan } from '../plan/types.ts';
 import type { PredictOutcome, RunContext } from './context.ts';
 import type { Stage } from './kinds.ts';
@@ -39,7 +38,9 @@ export function predictPlan(config: ExperimentConfig, split: 'val' | 'test', tta
 export async function predictRun(record: RunRecord, o: PredictRunOptions): Promise<{ dir: string; tta: number; outcome: PredictOutcome }> {
   const dir = record.dir;
   if (record.json.kind !== 'train') throw new UserError(`${dir} is an ${record.json.kind} run; exp predict needs a trained run (it reads model/best).`);
-  const config = parseYaml(readFileSync(record.path('config.yaml'), 'utf8')) as ExperimentConfig;
+  // validated like an experiment file (data paths must exist): predicting acts on every setting
+  const { config } = await loadRunConfig(dir);
+  record.readMetrics(); // validated now: a damaged metrics.json stops here, not after predicting
   if (o.split === 'test' && !config.data.test) throw new UserError(`${dir} was trained without a test split (data.test is null); use --split val.`);
   const tta = o.tta ?? config.tta.count;
   const norm = record.json.normalize ?? (typeof config.data.normalize === 'object' ? config.data.normalize : undefined);

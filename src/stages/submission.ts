@@ -1,10 +1,7 @@
 // The `submission` stage kind: submission.csv (Id,Predicted) from the test split's saved top-5
 // predictions, for a training run (after predict:test) and an ensemble (after blend:test) alike.
-import { join } from 'node:path';
-import { NpyReader } from '../eval/npy.ts';
 import { writeSubmission } from '../eval/submission.ts';
-import { readJson } from '../util/fs.ts';
-import type { PredictionIndex } from '../runs/schemas.ts';
+import { predictionsFix, readPredictionDir, readTop1 } from '../runs/read-predictions.ts';
 import type { StageSpec } from '../plan/types.ts';
 import { need, type StageContext, type StageKind, type Subset } from './context.ts';
 
@@ -16,21 +13,6 @@ export interface SubmissionParams {
    * images may have been skipped, and for ensembles, whose members were checked to agree.
    */
   expectAll: boolean;
-}
-
-/** Top-1 class ids of the target level from saved top-5 predictions. */
-export async function readTop1(dir: string): Promise<{ index: PredictionIndex; predicted: Int32Array }> {
-  const index = readJson<PredictionIndex>(join(dir, 'index.json'));
-  const target = index.levels[0];
-  const reader = await NpyReader.open(join(dir, `${target}.top5.npy`));
-  try {
-    const k = reader.shape[1] ?? 1;
-    const top = (await reader.readRows(0, reader.shape[0])) as Int32Array;
-    const predicted = Int32Array.from({ length: index.rows }, (_x, r) => top[r * k]);
-    return { index, predicted };
-  } finally {
-    await reader.close();
-  }
 }
 
 export function submissionStageFor(p: SubmissionParams, needs: string[]): StageSpec<'submission', SubmissionParams> {
@@ -45,7 +27,11 @@ export const submissionStage: StageKind<'submission', SubmissionParams, StageCon
   },
 
   async execute(p, ctx) {
-    const { index, predicted } = await readTop1(ctx.record.predictionsDir('test', p.tta));
+    // read back through the validating reader: the set may be an ensemble's, or outlive a crash
+    const { dir, json } = ctx.record;
+    const set = readPredictionDir(ctx.record.predictionsDir('test', p.tta), { runDir: dir, fix: predictionsFix(dir, json.kind, 'test', p.tta), split: 'test', tta: p.tta });
+    const { index } = set;
+    const predicted = await readTop1(set);
     let expectedIds;
     if (p.expectAll) {
       const test = need(ctx.test, 'the test split');

@@ -46,7 +46,8 @@ test('readRun on a path that is not a run: a UserError naming it', (t) => {
   assert.throws(() => readRun(join(root, 'x')), (e: unknown) => e instanceof UserError && e.message.startsWith(`${join(root, 'x')} is not a run directory: no run.json`));
   mkdirSync(join(root, 'broken'));
   writeFileSync(join(root, 'broken', 'run.json'), '{"id": "x", "sta');
-  assert.throws(() => readRun(join(root, 'broken')), (e: unknown) => e instanceof UserError && /run\.json is unreadable/.test(e.message));
+  // "<path>: <what is wrong>; <how to fix>"
+  assert.throws(() => readRun(join(root, 'broken')), (e: unknown) => e instanceof UserError && e.message.startsWith(`${join(root, 'broken', 'run.json')}: the JSON ends early`) && /; the run's record is damaged: restore/.test(e.message));
 });
 
 test('readRun reads run.json, and metrics and history on demand; a torn last history line is dropped', async (t) => {

@@ -1,12 +1,11 @@
 // exp ls: one line per run, newest last: the run's val macro-F1 (the column names the level and
 // TTA count it is at) and, for sweep runs, the swept values.
 import { resolve } from 'node:path';
-import { listRuns } from '../../runs/read.ts';
+import { listRuns, readMetricsFile } from '../../runs/read.ts';
 import { resolveSweepId, sweepIds } from '../../runs/sweep-id.ts';
 import { headlineMetric, type HeadlineMetric } from '../../runs/compare/metrics.ts';
 import { pointLabel } from '../../runs/compare/groups.ts';
-import { readJsonIfExists } from '../../util/fs.ts';
-import type { MetricsJson, RunJson } from '../../runs/schemas.ts';
+import type { RunJson } from '../../runs/schemas.ts';
 import { table } from '../table.ts';
 
 function duration(a: string | null | undefined, b: string | null | undefined): string {
@@ -15,10 +14,13 @@ function duration(a: string | null | undefined, b: string | null | undefined): s
   return s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${(s / 60).toFixed(1)}m` : `${s.toFixed(0)}s`;
 }
 
-/** The target level's macro-F1 at the run's default TTA on val, with the level and TTA it is at. */
-export function headlineOf(dir: string, run: Pick<RunJson, 'predictions'> | null): HeadlineMetric | null {
+/**
+ * The target level's macro-F1 at the run's default TTA on val, with the level and TTA it is at.
+ * metrics.json is validated: a damaged one throws (a RecordFileError naming it).
+ */
+export function headlineOf(dir: string, run: Pick<RunJson, 'predictions' | 'kind'> | null): HeadlineMetric | null {
   const def = run?.predictions?.find((p) => p.split === 'val' && p.default)?.tta;
-  return headlineMetric(readJsonIfExists<MetricsJson>(`${dir}/metrics.json`), def);
+  return headlineMetric(readMetricsFile(dir, run?.kind), def);
 }
 
 /** The metric column's header: split, level and TTA when all runs share them, else what they share. */
@@ -40,7 +42,17 @@ export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: 
     const id = resolveSweepId(opts.sweep, sweepIds(runsDir, runs), runsDir);
     runs = runs.filter((r) => r.run?.sweep?.id === id);
   }
-  const metrics = runs.map((r) => headlineOf(r.dir, r.run));
+  // Damaged records are listed as far as they can be read and reported after the table, and the
+  // exit code is 2 (as ls(1) does for a file it cannot read).
+  const problems = runs.filter((r) => r.error).map((r) => r.error!);
+  const metrics = runs.map((r) => {
+    try {
+      return r.run ? headlineOf(r.dir, r.run) : null;
+    } catch (e) {
+      problems.push((e as Error).message);
+      return null;
+    }
+  });
   const rows = runs.map((r, i) => ({
     id: r.id,
     name: r.run?.name ?? '',
@@ -53,9 +65,13 @@ export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: 
     point: r.run?.sweep ? pointLabel(r.run.sweep.point, r.run.sweep.keys) : '',
     sweep: r.run?.sweep ? `${r.run.sweep.id}${r.run.sweep.point_index === undefined ? '' : `/${r.run.sweep.point_index}`}` : '',
   }));
+  const report = (): number => {
+    for (const p of problems) process.stderr.write(`error: ${p}\n`);
+    return problems.length ? 2 : 0;
+  };
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-    return 0;
+    return report();
   }
   if (!rows.length) {
     process.stdout.write(opts.sweep ? `no runs of sweep ${opts.sweep} in ${runsDir}.\n` : `no runs in ${runsDir}. Start one with: exp run experiments/quickstart.yaml\n`);
@@ -67,5 +83,5 @@ export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: 
     ['id', 'name', 'status', col.header, 'backend', 'git', 'time', ...(withPoint ? ['swept values'] : []), 'sweep'],
     rows.map((r, i) => [r.id, r.name, r.status, col.cell(metrics[i]), r.backend, r.git, r.duration, ...(withPoint ? [r.point] : []), r.sweep]),
   ));
-  return 0;
+  return report();
 }

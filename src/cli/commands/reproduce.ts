@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RunError, UserError } from '../../errors.ts';
 import { readRun, resolveRunArgs } from '../../runs/read.ts';
+import { configFix, readConfigYaml } from '../../runs/read-config.ts';
+import { RecordFileError } from '../../runs/read-file.ts';
 import { checkoutRun, compareMetrics, expectation, reproduceArgv } from '../../runs/reproduce.ts';
 import type { Opts } from '../commands.ts';
 
@@ -21,6 +23,9 @@ export async function run(args: string[], opts: Opts<'reproduce'>): Promise<numb
   const recorded = view.metrics();
   if (!Object.keys(recorded).length) throw new UserError(`${dir} has no metrics.json to compare with.`);
   if (!rec.experiment_path) throw new UserError(`${dir} does not record its experiment file (experiment_path), so it cannot be re-run.`);
+  // read (and checked) before anything is checked out: the data paths the run read
+  const config = readConfigYaml(dir);
+  if (!config) throw new RecordFileError(join(dir, 'config.yaml'), 'missing: the run records no resolved config, so its data paths are unknown', configFix(dir));
   const backend = opts.backend ?? rec.backend?.name ?? 'auto';
   const say = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -31,7 +36,7 @@ export async function run(args: string[], opts: Opts<'reproduce'>): Promise<numb
     for (const w of checkout.warnings) say(`warning: ${w}`);
     say(`rebuilt ${rec.git.sha?.slice(0, 12)}${rec.git.dirty ? ' + git.patch' : ''} in ${checkout.dir}`);
     for (const n of checkout.notes) say(`  ${n}`);
-    const argv = reproduceArgv(rec, dir, checkout.dir, { out, backend, quiet: opts.quiet });
+    const argv = reproduceArgv(rec, config, checkout.dir, { out, backend, quiet: opts.quiet });
     say(`exp ${argv.join(' ')}`);
     const code = await new Promise<number>((res, rej) => {
       const child = spawn(process.execPath, [join(checkout.dir, 'bin', 'exp.js'), ...argv], { cwd: checkout.dir, stdio: ['ignore', 2, 2] });

@@ -114,7 +114,7 @@ async function runOne(loaded: LoadResult, config: ExperimentConfig, c: Common, s
 /** `exp run --resume <run>`: the run's own resolved config (config.yaml), its record and model/last. */
 async function resumeRun(arg: string, c: Common, backend: BackendName | undefined): Promise<number> {
   const [dir] = resolveRunArgs([arg], c.runsDir);
-  const target = (await stages()).resumeTarget(dir, backend);
+  const target = await (await stages()).resumeTarget(dir, backend);
   if (!target) {
     process.stdout.write(`${dir} is already completed; nothing to resume.\n`);
     return 0;

@@ -1,4 +1,5 @@
-// exp show <run>: one run's record, readable.
+// exp show <run>: one run's record, readable. run.json, metrics.json and history.jsonl are read
+// through the validating reader, so a damaged file is an error naming it, never a crash.
 import { resolve } from 'node:path';
 import { readRun, resolveRunArgs } from '../../runs/read.ts';
 import { table } from '../table.ts';
@@ -55,5 +56,6 @@ export async function run([arg]: string[], opts: { 'runs-dir'?: string; json?: b
     out.push('', `history: ${h.length} epochs; last: train loss ${last.train_loss.toFixed(4)}, ${last.images_per_s.toFixed(1)} img/s`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
+  for (const note of view.notes) process.stderr.write(`note: ${note}\n`);
   return 0;
 }

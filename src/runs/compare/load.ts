@@ -1,15 +1,18 @@
 // Reading what exp compare needs from run records: run.json, config.yaml (experiment.yaml only when
 // data paths differ), metrics.json, history.jsonl, and per run the validation predictions' index.json
-// and <level>.top5.npy (first column only); per_class.json for class names. Loads neither tfjs nor
-// sharp nor ajv: comparing 200 runs must stay fast, and a run record is all it needs.
+// and <level>.top5.npy (first column only); per_class.json for class names. Every record file goes
+// through the validating reader (../read*.ts), so a damaged one is an error naming it. Loads neither
+// tfjs nor sharp nor ajv's schema compiler (the validators are generated ahead of time): comparing
+// 200 runs must stay fast, and a run record is all it needs.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../../errors.ts';
-import { readNpy } from '../../eval/npy.ts';
 import { PATH_KEYS } from '../../config/paths.ts';
 import { listRuns, readRun, resolveRunArgs, type RunView } from '../read.ts';
-import type { PredictionIndex } from '../schemas.ts';
+import { readConfigYaml } from '../read-config.ts';
+import { readRecordJson } from '../read-file.ts';
+import { findPredictions, predictionsFix, readPredictionSet, readTop1 } from '../read-predictions.ts';
 import { resolveSweepId, sweepIds } from '../sweep-id.ts';
 import { ValidationSets, type SideOrMissing } from './analysis.ts';
 import { flattenConfig, pathsAsWritten } from './config-diff.ts';
@@ -45,9 +48,9 @@ function readYaml(file: string, notes: string[]): unknown {
 
 function loadRun(view: RunView, notes: string[]): Omit<CompareRun, 'label'> {
   const r = view.run;
-  const raw = readYaml(view.path('config.yaml'), notes);
+  const raw = readConfigYaml(view.dir);
   let config: Record<string, unknown> | null = null;
-  if (raw === undefined && !existsSync(view.path('config.yaml'))) notes.push(`${r.id} has no config.yaml; it is left out of the config diff`);
+  if (raw === undefined) notes.push(`${r.id} has no config.yaml; it is left out of the config diff`);
   if (raw !== undefined) {
     config = flattenConfig(raw);
     // What the config cannot show but changes results: the code and the data.
@@ -55,19 +58,11 @@ function loadRun(view: RunView, notes: string[]): Omit<CompareRun, 'label'> {
     if (g?.available) config['(git)'] = `${g.sha.slice(0, 10)}${g.dirty ? ` + patch ${g.patch_sha256.slice(0, 8)}` : ''}`;
     if (r.data?.fingerprint) config['(data)'] = r.data.fingerprint.slice(0, 12);
   }
-  // A damaged metrics.json or history.jsonl is reported, not fatal: the other runs still compare.
-  let metrics = {};
-  let history: CompareRun['history'] = [];
-  try {
-    metrics = view.metrics();
-  } catch (e) {
-    notes.push(`${r.id}: ${(e as Error).message}`);
-  }
-  try {
-    history = view.history();
-  } catch (e) {
-    notes.push(`${r.id}: ${(e as Error).message}`);
-  }
+  // Validated when read: a damaged metrics.json or history.jsonl is an error naming the file (leave
+  // that run out, or repair it); a torn last history line is left out with a note.
+  const metrics = view.metrics();
+  const history = view.history();
+  notes.push(...view.notes);
   const levels = raw && typeof raw === 'object' ? ((raw as { data?: { levels?: unknown } }).data?.levels) : undefined;
   const defaultTta: Record<string, number> = {};
   for (const p of r.predictions ?? []) if (p.default || !(p.split in defaultTta)) defaultTta[p.split] = p.tta;
@@ -99,57 +94,38 @@ function checkClassCounts(views: RunView[]): void {
   }
 }
 
-/** The directory of a run's predictions on `split` (the TTA count asked for, else the default, else the largest). */
-function predictionDir(view: RunView, split: string, preferTta?: number): string | null {
-  const recs = (view.run.predictions ?? []).filter((p) => p.split === split);
-  const rec = recs.find((p) => p.tta === preferTta) ?? recs.find((p) => p.default) ?? [...recs].sort((a, b) => b.tta - a.tta)[0];
-  return rec ? join(view.dir, rec.path || join('predictions', split, `tta${rec.tta}`)) : null;
-}
-
 /** One run's top-1 predictions on `split` at `level`: index.json and the first top-5 column. */
 async function loadSide(view: RunView, run: CompareRun, split: string, level: string, preferTta?: number): Promise<SideOrMissing> {
-  const dir = predictionDir(view, split, preferTta);
-  if (!dir) return { missing: `no predictions on ${split} (status ${run.status})` };
-  const indexFile = join(dir, 'index.json');
-  if (!existsSync(indexFile)) return { missing: `${indexFile} is missing (status ${run.status})` };
-  let index: PredictionIndex;
-  try {
-    index = JSON.parse(readFileSync(indexFile, 'utf8')) as PredictionIndex;
-  } catch (e) {
-    throw new UserError(`${indexFile} is unreadable (${(e as Error).message}); the run's predictions are damaged. Re-create them with exp predict ${view.dir}.`);
-  }
-  if (!index.levels?.includes(level) || !index.classes?.[level]) return { missing: `its predictions on ${split} have no level "${level}" (levels: ${(index.levels ?? []).join(', ')})` };
-  const top = await readNpy(join(dir, `${level}.top5.npy`));
-  const rows = top.shape[0];
-  const k = top.shape[1] ?? 1;
-  if (rows !== index.ids.length) throw new UserError(`${join(dir, `${level}.top5.npy`)} has ${rows} rows but ${indexFile} lists ${index.ids.length} ids; the predictions are damaged. Re-create them with exp predict ${view.dir}.`);
-  const top1 = new Int32Array(rows);
-  for (let i = 0; i < rows; i++) top1[i] = top.data[i * k];
-  const labels = index.labels?.[level];
+  const rec = findPredictions(view, split, { tta: preferTta, fallback: true });
+  if (!rec) return { missing: `no predictions on ${split} (status ${run.status})` };
+  const set = readPredictionSet(view, rec, { levels: [level] });
+  const { index } = set;
+  if (!index.levels.includes(level)) return { missing: `its predictions on ${split} have no level "${level}" (levels: ${index.levels.join(', ')})` };
+  const top1 = await readTop1(set, level);
+  const labels = index.labels[level];
   return {
     side: {
       id: run.id, ids: index.ids, labels: labels ? Int32Array.from(labels) : null, classes: index.classes[level],
-      top1, tta: index.tta ?? predictionTta(view, split, preferTta), config: run.config, dataFingerprint: view.run.data?.fingerprint ?? null,
+      top1, tta: index.tta, config: run.config, dataFingerprint: view.run.data?.fingerprint ?? null,
     },
   };
 }
 
-function predictionTta(view: RunView, split: string, preferTta?: number): number {
-  const recs = (view.run.predictions ?? []).filter((p) => p.split === split);
-  return (recs.find((p) => p.tta === preferTta) ?? recs.find((p) => p.default) ?? recs[0])?.tta ?? 1;
+interface PerClassLevel {
+  classes: (string | number)[];
+  names?: string[];
 }
 
-/** Class names of a level from a run's per_class.json (written beside the predictions), or null. */
+/**
+ * Class names of a level from a run's per_class.json (written beside labelled predictions),
+ * validated; null when the run has none (unlabelled, or written before names were kept).
+ */
 function classNames(view: RunView, split: string, level: string, tta?: number): string[] | null {
-  const dir = predictionDir(view, split, tta);
-  const file = dir && join(dir, 'per_class.json');
-  if (!file || !existsSync(file)) return null;
-  try {
-    const names = (JSON.parse(readFileSync(file, 'utf8')) as Record<string, { names?: unknown }>)[level]?.names;
-    return Array.isArray(names) && names.every((n) => typeof n === 'string') ? names : null;
-  } catch {
-    return null;
-  }
+  const rec = findPredictions(view, split, { tta, fallback: true });
+  if (!rec) return null;
+  const file = join(view.dir, rec.path || join('predictions', split, `tta${rec.tta}`), 'per_class.json');
+  const perClass = readRecordJson<Record<string, PerClassLevel>>(file, 'per-class', predictionsFix(view.dir, view.run.kind, rec.split, rec.tta));
+  return perClass?.[level]?.names ?? null;
 }
 
 /** The run directories to compare: the arguments, then every run of --sweep; --baseline first. */

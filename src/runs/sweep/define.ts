@@ -28,7 +28,8 @@ import { parse as parseYaml } from 'yaml';
 import { UserError, type Problem } from '../../errors.ts';
 import type { Override } from '../../config/overrides.ts';
 import { locate, type SourceNode, type Origin } from '../../config/source.ts';
-import { writeJsonAtomic, readJsonIfExists } from '../../util/fs.ts';
+import { writeJsonAtomic } from '../../util/fs.ts';
+import { readSweepFile } from '../read.ts';
 import { hashValue } from '../../util/hash.ts';
 
 export interface SweepAxis {
@@ -133,7 +134,12 @@ export const sweepRecordPath = (runsDir: string, id: string): string => join(swe
 
 /** Writes the sweep's record, keeping the original creation time when it already exists. */
 export function writeSweepRecord(runsDir: string, rec: SweepRecord): SweepRecord {
-  const prev = readJsonIfExists<SweepRecord>(sweepRecordPath(runsDir, rec.id));
+  let prev: SweepRecord | undefined;
+  try {
+    prev = readSweepFile<SweepRecord>(sweepRecordPath(runsDir, rec.id));
+  } catch {
+    // a damaged record of this sweep is rewritten whole (the definition is recomputed from the experiment)
+  }
   const out = { ...rec, created: prev?.created ?? rec.created };
   writeJsonAtomic(sweepRecordPath(runsDir, rec.id), out);
   return out;
@@ -141,12 +147,7 @@ export function writeSweepRecord(runsDir: string, rec: SweepRecord): SweepRecord
 
 export function readSweepRecord(runsDir: string, id: string): SweepRecord {
   const file = sweepRecordPath(runsDir, id);
-  let rec: SweepRecord | undefined;
-  try {
-    rec = readJsonIfExists<SweepRecord>(file);
-  } catch (e) {
-    throw new UserError(`${file} is unreadable (${(e as Error).message}); run the sweep again to rewrite it.`);
-  }
+  const rec = readSweepFile<SweepRecord>(file);
   if (!rec) throw new UserError(`no sweep ${id} in ${sweepsDir(runsDir)}: run the sweep once (exp run <experiment> --sweep ...) to define it, or pass the runs directory it was defined in with --runs-dir.`);
   return rec;
 }

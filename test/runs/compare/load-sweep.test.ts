@@ -3,7 +3,7 @@
 // point, glob that picks up runs outside the sweep, and mixed kinds (training runs + an ensemble).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compareRuns } from '../../../src/runs/compare/load.ts';
@@ -148,4 +148,24 @@ test('mixed kinds: an ensemble beside training runs keeps the config diff to the
   assert.match(table, /augment\.color_jitter\.enabled \(swept\)\s+false\s+true\s+\(ensemble\)/);
   assert.match(table, /ensembles \(what each blends.*\n.*\n-+.*\nblend\s+logits\s+color_jitter=off, seed=1 \(0\.500\), color_jitter=on, seed=1 \(0\.500\)/);
   assert.ok(r.notes.some((n) => /the config diff compares the train runs only/.test(n)));
+});
+
+test('class names come from per_class.json, read through the validating reader: a damaged one is an error naming it', async () => {
+  const r = await compareRuns([], { 'runs-dir': runsDir, sweep: 'sw-abc1' });
+  assert.ok([...r.classes[0].gained, ...r.classes[0].lost].every((c) => c.name === `Species ${c.id}`), 'every row named as per_class.json names it');
+  const file = join(ids.off1, 'predictions', 'val', 'tta1', 'per_class.json');
+  const good = readFileSync(file, 'utf8');
+  try {
+    const damaged = JSON.parse(good);
+    damaged.species.names = 'Species';
+    writeFileSync(file, JSON.stringify(damaged));
+    await assert.rejects(compareRuns([], { 'runs-dir': runsDir, sweep: 'sw-abc1' }), (e: Error) => {
+      assert.ok(e instanceof UserError, e.stack);
+      assert.ok(e.message.startsWith(`${file}: "species.names" must be array`), e.message);
+      assert.match(e.message, /exp predict/, 'says how to re-create it');
+      return true;
+    });
+  } finally {
+    writeFileSync(file, good);
+  }
 });

@@ -59,12 +59,14 @@ export const OPTIONS = {
     name: text('run name (default: ensemble)', { valueName: 'NAME' }),
     split: text('splits to blend (default: those the first run has default predictions for)', { valueName: 'val,test' }),
     tta: int("use each run's predictions with this TTA count instead of its default", { min: 1 }),
+    quiet,
   },
   predict: {
     split: choice('the split to predict', ['val', 'test'], { valueName: 'SPLIT', default: 'val' }),
     tta: int("views per image: N-1 augmented + 1 plain (default: the run's tta.count)", { min: 1 }),
     backend,
     'runs-dir': runsDir,
+    quiet,
   },
   'data inspect': {
     format: text('herbarium|folders (default: detected)', { valueName: 'NAME' }),

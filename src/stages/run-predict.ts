@@ -25,6 +25,13 @@ export interface PredictRunOptions {
   quiet?: boolean;
 }
 
+/**
+ * Stage ids of `exp predict` carry this prefix in run.json, so the trained run's own stage records
+ * (index, split, predict:<split>) stay as training left them and a failed or interrupted
+ * `exp predict` is recorded beside them, not over them.
+ */
+export const PREDICT_PREFIX = 'exp-predict:';
+
 /** The plan of `exp predict`: the data stages (recording nothing about the data), then one predict stage. */
 export function predictPlan(config: ExperimentConfig, split: 'val' | 'test', tta: number): Plan<Stage> {
   const data = [
@@ -32,12 +39,16 @@ export function predictPlan(config: ExperimentConfig, split: 'val' | 'test', tta
     ...splitStage.plan!(config, []).map((s) => ({ ...s, params: splitParams(config, false) })),
   ];
   const predict = predictStageFor(config, { split, tta: [tta], reduce: config.tta.reduce, default: null }, data.map((s) => s.id));
-  return { name: config.name, stages: [...data, predict] };
+  const prefixed = [...data, predict].map((s) => ({ ...s, id: PREDICT_PREFIX + s.id, needs: s.needs.map((n) => PREDICT_PREFIX + n) })) as Stage[];
+  return { name: config.name, stages: prefixed };
 }
 
 export async function predictRun(record: RunRecord, o: PredictRunOptions): Promise<{ dir: string; tta: number; outcome: PredictOutcome }> {
   const dir = record.dir;
   if (record.json.kind !== 'train') throw new UserError(`${dir} is an ${record.json.kind} run; exp predict needs a trained run (it reads model/best).`);
+  if (record.json.status === 'running') {
+    throw new UserError(`${dir} is still running (or its process was killed before it could say so): its model/best may change under exp predict, and marking it finished would hide the run. Wait for it to finish, or continue a killed run with exp run --resume ${dir}.`);
+  }
   // validated like an experiment file (data paths must exist): predicting acts on every setting
   const { config } = await loadRunConfig(dir);
   record.readMetrics(); // validated now: a damaged metrics.json stops here, not after predicting

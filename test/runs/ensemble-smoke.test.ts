@@ -8,27 +8,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { exp, SMOKE } from '../cli/helpers.ts';
-import { run as ensembleCli } from '../../src/cli/commands/ensemble.ts';
 import { compareRuns } from '../../src/runs/compare/load.ts';
 import { listRuns } from '../../src/runs/read.ts';
 import { schemaErrors, validateIndex, validateMetrics, validateRun } from '../../src/runs/schemas.ts';
 
 const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
-
-/** Runs the command with stdout and stderr captured. */
-async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; out: string; err: string }> {
-  const w = { out: process.stdout.write, err: process.stderr.write };
-  let out = '';
-  let err = '';
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  try {
-    return { value: await fn(), out, err };
-  } finally {
-    process.stdout.write = w.out;
-    process.stderr.write = w.err;
-  }
-}
 
 test('exp ensemble over two real runs: record, member metrics, submission, nesting, compare', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'exp-ensemble-'));
@@ -43,8 +27,9 @@ test('exp ensemble over two real runs: record, member metrics, submission, nesti
   assert.equal(members.length, 2);
 
   // a quoted glob names both members
-  const { value: code, out: printed } = await quiet(() => ensembleCli([join(runs, '*')], { logits: true, out, name: 'pair', argv: ['ensemble'] }));
-  assert.equal(code, 0);
+  const pair = await exp(['ensemble', join(runs, '*'), '--logits', '--out', out, '--name', 'pair', '--quiet']);
+  assert.equal(pair.code, 0, pair.stderr);
+  const printed = pair.stdout;
   const ens = listRuns(out);
   assert.equal(ens.length, 1);
   const dir = ens[0].dir;
@@ -77,9 +62,9 @@ test('exp ensemble over two real runs: record, member metrics, submission, nesti
   assert.deepEqual(ids(join(dir, 'submission.csv')), ids(join(members[0], 'submission.csv')));
 
   // an ensemble of the ensemble and a member, by probabilities, with tuned weights
-  const nested = await quiet(() => ensembleCli([dir, members[1]], { probs: true, optimize: true, out, name: 'nested', argv: ['ensemble'] }));
-  assert.equal(nested.value, 0);
-  assert.match(nested.err, /chosen on val.*flatter/);
+  const nested = await exp(['ensemble', dir, members[1], '--probs', '--optimize', '--out', out, '--name', 'nested', '--quiet']);
+  assert.equal(nested.code, 0, nested.stderr);
+  assert.match(nested.stderr, /chosen on val.*flatter/);
   const second = listRuns(out).find((r) => r.run?.name === 'nested')!;
   assert.ok(validateRun(json(join(second.dir, 'run.json'))), schemaErrors('run'));
   assert.equal(json(join(second.dir, 'predictions', 'val', 'tta2', 'index.json')).scores, 'log_probs');

@@ -10,7 +10,7 @@ import { readNpy, writeNpy } from '../../src/eval/npy.ts';
 import { topK } from '../../src/eval/metrics.ts';
 import { gridSteps, simplexGrid, type EnsembleOptions } from '../../src/runs/ensemble.ts';
 import { runEnsemble } from '../../src/stages/run-ensemble.ts';
-import { run as ensembleCli } from '../../src/cli/commands/ensemble.ts';
+import { exp } from '../cli/helpers.ts';
 import { schemaErrors, validateIndex, validateMetrics, validateRun, type PredictionIndex } from '../../src/runs/schemas.ts';
 import { UserError } from '../../src/errors.ts';
 import { runOptions, tempDir } from './helpers.ts';
@@ -244,12 +244,21 @@ test('every mismatch stops before blending, with a message naming the difference
   assert.equal(existsSync(out), false, 'no ensemble run directory was created for a rejected ensemble');
 });
 
-test('the CLI insists on --logits or --probs and parses --weights', async (t) => {
+test('the CLI insists on exactly one of --logits and --probs and parses --weights and --tta', async (t) => {
   const root = tempDir(t);
   const a = await member(root, { splits: { val: { ids: [1], scores: { species: [[1, 0, 0]] } } } });
-  const opts = { out: join(root, 'ens'), argv: ['ensemble'] };
-  await assert.rejects(ensembleCli([a, a], opts), /Choose how to blend: --logits .* or --probs/);
-  await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, probs: true }), /Choose how to blend/);
-  await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, weights: '1,x' }), /"x" is not a number/);
-  await assert.rejects(ensembleCli([a, a], { ...opts, logits: true, tta: 0 }), /--tta 0: expected a whole number/);
+  const base = ['ensemble', a, a, '--out', join(root, 'ens')];
+  const neither = await exp(base);
+  assert.equal(neither.code, 2);
+  assert.match(neither.stderr, /needs --logits or --probs/);
+  const both = await exp([...base, '--logits', '--probs']);
+  assert.equal(both.code, 2);
+  assert.match(both.stderr, /--logits and --probs given together; choose one, not both/);
+  const weights = await exp([...base, '--logits', '--weights', '1,x']);
+  assert.equal(weights.code, 2);
+  assert.match(weights.stderr, /"x" is not a number/);
+  const tta = await exp([...base, '--logits', '--tta', '0']);
+  assert.equal(tta.code, 2);
+  assert.match(tta.stderr, /--tta 0: expected a whole number >= 1/);
+  assert.equal(existsSync(join(root, 'ens')), false, 'nothing was created');
 });

@@ -56,7 +56,7 @@ test('compile leaves out the kinds a config does not need', () => {
 test('exp predict plans index, split and one predict stage that records nothing about the data and keeps the default', () => {
   const plan = predictPlan(quickstart(), 'test', 3);
   assertWellFormed(plan.stages);
-  assert.deepEqual(plan.stages.map((s) => s.id), ['index', 'split', 'predict:test']);
+  assert.deepEqual(plan.stages.map((s) => s.id), ['exp-predict:index', 'exp-predict:split', 'exp-predict:predict:test'], 'apart from the trained run\'s own stage records');
   const [index, split, predict] = plan.stages;
   assert.ok(index.kind === 'index' && !index.params.recordData);
   assert.ok(split.kind === 'split' && !split.params.recordData);

@@ -3,7 +3,7 @@
 // interrupted (the exp binary in a child process, as a user runs it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { exp, SMOKE } from '../cli/helpers.ts';
@@ -91,7 +91,9 @@ test('Ctrl-C during exp predict: exit 130, the stage interrupted, the trained ru
   assert.equal(done.code, 0, done.stderr);
   const after = runJson(dir);
   assert.equal(after.status, 'completed');
-  assert.deepEqual(after.stages.slice(-3).map((s) => [s.name, s.status]), [['index', 'completed'], ['split', 'completed'], ['predict:val', 'completed']]);
+  assert.deepEqual(after.stages.slice(0, before.stages.length), before.stages, 'the training\'s own stage records stay as they were');
+  assert.deepEqual(after.stages.slice(before.stages.length).map((s) => [s.name, s.status]),
+    [['exp-predict:index', 'completed'], ['exp-predict:split', 'completed'], ['exp-predict:predict:val', 'completed']]);
   assert.deepEqual(after.data, before.data, 'exp predict leaves the trained run\'s data record as it was');
   assert.equal(after.identity, before.identity);
 
@@ -106,7 +108,15 @@ test('Ctrl-C during exp predict: exit 130, the stage interrupted, the trained ru
   assert.equal(run.status, 'completed', 'the training result stands');
   assert.equal(run.error, null);
   assert.equal(run.finished, after.finished);
-  assert.deepEqual(run.stages.at(-1), { ...run.stages.at(-1)!, name: 'predict:val', status: 'interrupted' });
+  assert.deepEqual(run.stages.at(-1), { ...run.stages.at(-1)!, name: 'exp-predict:predict:val', status: 'interrupted' });
+  assert.deepEqual(run.stages.slice(0, before.stages.length), before.stages, 'an interrupted exp predict leaves the training\'s stage records alone');
   assert.deepEqual(run.predictions.map((x) => x.tta).sort(), [1, 2, 3], 'the interrupted tta8 set is not listed');
   assert.ok(!existsSync(join(dir, 'predictions', 'val', 'tta8', 'index.json')));
+
+  // a run that is still training (or was killed mid-run) is refused: predicting would mark it finished
+  writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...run, status: 'running', finished: null }));
+  const busy = await exp(['predict', dir, '--backend', 'wasm']);
+  assert.equal(busy.code, 2, busy.stderr);
+  assert.match(busy.stderr, /is still running .*exp run --resume/);
+  assert.equal(runJson(dir).status, 'running');
 });

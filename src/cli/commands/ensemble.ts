@@ -5,20 +5,10 @@ import { UserError } from '../../errors.ts';
 import { readRun, resolveRunArgs } from '../../runs/read.ts';
 import { runEnsemble } from '../../stages/run-ensemble.ts';
 import type { LevelMetrics } from '../../eval/metrics.ts';
+import type { Opts } from '../commands.ts';
 
-export interface EnsembleCliOptions {
-  logits?: boolean;
-  probs?: boolean;
-  weights?: string;
-  optimize?: boolean;
-  out?: string;
-  'runs-dir'?: string;
-  name?: string;
-  split?: string;
-  tta?: number;
-  /** The exp command line recorded in run.json (main.ts passes process.argv after `exp`). */
-  argv?: string[];
-}
+/** The exp command line recorded in run.json: main.ts's argv after `exp` unless a caller sets it. */
+export type EnsembleCliOptions = Opts<'ensemble'> & { argv?: string[] };
 
 function parseWeights(text: string): number[] {
   return text.split(',').map((s) => {
@@ -31,18 +21,11 @@ function parseWeights(text: string): number[] {
 const fmt = (m: LevelMetrics | undefined): string => (m ? `macro-F1 ${m.macro_f1.toFixed(4)}  accuracy ${m.accuracy.toFixed(4)}` : '(no labels)');
 
 export async function run(args: string[], opts: EnsembleCliOptions): Promise<number> {
-  if (opts.logits === opts.probs) {
-    throw new UserError('Choose how to blend: --logits (weighted mean of logits, then softmax; usually better) or --probs (weighted mean of probabilities).');
-  }
+  // the parser has checked that exactly one of --logits and --probs is given (commands.ts oneOf)
   const method = opts.logits ? 'logits' : 'probs';
-  const runsDir = resolve(opts['runs-dir'] ?? 'runs');
+  const runsDir = resolve(opts['runs-dir']);
   const dirs = resolveRunArgs(args, runsDir);
   const views = dirs.map((d) => readRun(d));
-  let tta: number | undefined;
-  if (opts.tta !== undefined) {
-    tta = Number(opts.tta);
-    if (!Number.isInteger(tta) || tta < 1) throw new UserError(`--tta ${opts.tta}: expected a whole number >= 1.`);
-  }
   const splits = opts.split?.split(',').map((s) => s.trim()).filter(Boolean);
   const r = await runEnsemble({
     views,
@@ -50,11 +33,11 @@ export async function run(args: string[], opts: EnsembleCliOptions): Promise<num
     weights: opts.weights !== undefined ? parseWeights(opts.weights) : undefined,
     optimize: opts.optimize,
     splits,
-    tta,
+    tta: opts.tta,
     outDir: resolve(opts.out ?? runsDir),
     name: opts.name,
     argv: opts.argv ?? process.argv.slice(2),
-    quiet: false,
+    quiet: opts.quiet,
   });
   const out = process.stdout;
   const target = Object.keys(r.metrics)[0]; // the finest level comes first

@@ -4,17 +4,12 @@
 import { resolve } from 'node:path';
 import { resolveRunArgs } from '../../runs/read.ts';
 import { openRun } from '../../runs/record.ts';
-import { UserError } from '../../errors.ts';
-import type { BackendName } from '../../model/backend.ts';
 import { predictRun } from '../../stages/run-predict.ts';
+import type { Opts } from '../commands.ts';
 
-export async function run([arg]: string[], opts: { split?: string; tta?: number; backend?: string; 'runs-dir'?: string }): Promise<number> {
-  const [dir] = resolveRunArgs([arg], resolve(opts['runs-dir'] ?? 'runs'));
-  const split = opts.split ?? 'val';
-  if (split !== 'val' && split !== 'test') throw new UserError(`--split ${split}: expected val or test`);
-  const tta = opts.tta === undefined ? undefined : Number(opts.tta);
-  if (tta !== undefined && !(Number.isInteger(tta) && tta >= 1)) throw new UserError(`--tta ${opts.tta}: expected a whole number >= 1`);
-  const r = await predictRun(openRun(dir), { split, tta, backend: (opts.backend ?? 'auto') as BackendName });
+export async function run([arg]: string[], opts: Opts<'predict'>): Promise<number> {
+  const [dir] = resolveRunArgs([arg], resolve(opts['runs-dir']));
+  const r = await predictRun(openRun(dir), { split: opts.split, tta: opts.tta, backend: opts.backend ?? 'auto', quiet: opts.quiet });
   let line = `${r.dir}: ${r.outcome.rows} rows`;
   const m = r.outcome.metrics[`tta${r.tta}`];
   if (m) {

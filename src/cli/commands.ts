@@ -29,7 +29,7 @@ const runsDir: OptionSpec = { type: 'string', help: 'where run records live (def
 const quiet: OptionSpec = { type: 'boolean', help: 'print only errors and the final result' };
 const backend: OptionSpec = {
   type: 'string',
-  help: 'auto|tensorflow|native|wasm|cpu (default auto: the fastest that loads)',
+  help: 'auto|tensorflow|webgpu|native|wasm|cpu|webgpu-software (default auto: the fastest that loads)',
   valueName: 'NAME',
 };
 

@@ -19,7 +19,7 @@ import {
   type SweepAxis, type SweepPoint, type SweepRecord,
 } from '../../runs/sweep.ts';
 
-const BACKENDS = ['auto', 'tensorflow', 'native', 'wasm', 'cpu'];
+const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'native', 'wasm', 'cpu', 'webgpu-software'];
 
 interface Common {
   runsDir: string;

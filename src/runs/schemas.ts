@@ -25,7 +25,8 @@ export interface SweepInfo { id: string; point: Record<string, unknown>; keys: s
 export interface StageRecord { name: string; status: StageStatus; seconds: number | null; cached: boolean }
 export interface PredictionRecord { split: string; tta: number; reduce: 'logits' | 'probs'; default: boolean; path: string }
 export interface EnsembleMember { id: string; identity: string; weight: number; path?: string; git_sha?: string | null; config_hash?: string }
-export interface BackendInfo { name: string; version: string | null; deterministic: boolean; replicas?: number }
+export interface AdapterRecord { vendor: string; architecture: string; device: string; description: string; software: boolean }
+export interface BackendInfo { name: string; version: string | null; deterministic: boolean; replicas?: number; adapter?: AdapterRecord }
 export interface DataInfo { fingerprint: string; counts: { train: number; [split: string]: number }; classes?: Record<string, number>; decoder?: string }
 export interface NormalizeInfo { mean: number[]; std: number[]; images?: number; cached?: boolean }
 export interface Versions { node: string; exp: string; tfjs: string | null; lockfile_sha256: string | null }

@@ -4,6 +4,8 @@
 // adapter (skipped, with the reason, where Mesa's EGL is missing).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import AjvModule from 'ajv';
 import { tf } from '../../src/model/tf.ts';
 import { UserError } from '../../src/errors.ts';
 import { autoOrder, backends, readsAreAsync, selectBackend } from '../../src/model/backend.ts';
@@ -127,4 +129,16 @@ test(`${WEBGPU}: a kernel the device rejects makes the next read fail instead of
   const z = tf.tidy(() => tf.mul(tf.range(0, 8), 2));
   assert.deepEqual(Array.from(await z.data()), [0, 2, 4, 6, 8, 10, 12, 14]);
   z.dispose();
+});
+
+test('run.json records the adapter under backend.adapter (webgpu backends only), and its schema checks it', () => {
+  const schema = JSON.parse(readFileSync('schemas/run/run.schema.json', 'utf8'));
+  // ajv is CommonJS: its class is the default export's default
+  const Ajv = ((AjvModule as unknown as { default?: unknown }).default ?? AjvModule) as typeof AjvModule.default;
+  const check = new Ajv({ strict: false }).compile(schema.properties.backend.anyOf[0]);
+  const adapter = { vendor: 'nvidia', architecture: 'hopper', device: 'NVIDIA H200', description: 'NVIDIA: 580.159.03', software: false };
+  assert.ok(check({ name: 'webgpu', version: '@tensorflow/tfjs-backend-webgpu 4.22.0, Dawn (webgpu 0.6.2)', deterministic: false, replicas: 1, adapter }));
+  assert.ok(check({ name: 'wasm', version: '@tensorflow/tfjs-backend-wasm 4.22.0', deterministic: true }));
+  assert.ok(!check({ name: 'webgpu', version: 'x', deterministic: false, adapter: { ...adapter, software: 'no' } }));
+  assert.ok(!check({ name: 'webgpu', version: 'x', deterministic: false, adapter: { vendor: 'nvidia' } }));
 });

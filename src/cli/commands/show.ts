@@ -21,6 +21,8 @@ export async function run([arg]: string[], opts: { 'runs-dir'?: string; json?: b
   out.push(`identity   ${r.identity}`);
   out.push(`seed       ${r.seed ?? ''}`);
   if (r.backend) out.push(`backend    ${r.backend.name} (${r.backend.version ?? ''})${r.backend.deterministic ? ', deterministic' : ''}${(r.backend.replicas ?? 1) > 1 ? `, ${r.backend.replicas} replicas` : ''}`);
+  const a = r.backend?.adapter;
+  if (a) out.push(`adapter    ${[a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || '(unnamed)'}${a.description ? ` (${a.description})` : ''}${a.software ? ', software' : ''}`);
   if (r.data) out.push(`data       ${r.data.fingerprint.slice(0, 16)}…  ${Object.entries(r.data.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (r.data?.decoder) out.push(`decoder    ${r.data.decoder}`);
   if (r.overrides.length) out.push(`overrides  ${r.overrides.map((o) => `${o.key}=${JSON.stringify(o.value)} (${o.source})`).join(', ')}`);

@@ -82,7 +82,8 @@ export function trainStage(ctx: RunContext): StageExecutor {
     const normalize = need(ctx.normalize, 'normalisation statistics');
 
     const info = await ensureBackend(ctx.backend);
-    ctx.record.setBackend({ name: info.name, version: info.version, deterministic: info.deterministic });
+    const adapter = info.adapter ? { adapter: info.adapter } : {};
+    ctx.record.setBackend({ name: info.name, version: info.version, deterministic: info.deterministic, ...adapter });
     io.log(`backend ${info.name}: ${info.detail}`);
 
     const levelNames = c.data.levels;
@@ -118,7 +119,7 @@ export function trainStage(ctx: RunContext): StageExecutor {
     // data-parallel replicas in worker threads, for the single-threaded wasm backend
     const replicas = resolveReplicas(c.train.replicas as number | 'auto', info.name, batchSize);
     if (replicas.note) io.log(replicas.note);
-    ctx.record.setBackend({ name: info.name, version: info.version, deterministic: info.deterministic, replicas: replicas.count });
+    ctx.record.setBackend({ name: info.name, version: info.version, deterministic: info.deterministic, replicas: replicas.count, ...adapter });
     if (replicas.count > 1) {
       io.log(`${replicas.count} training replicas: the main thread and ${replicas.count - 1} worker thread${replicas.count > 2 ? 's' : ''}, ` +
         `each batch split into ${replicas.count} shards`);
@@ -154,15 +155,17 @@ export function trainStage(ctx: RunContext): StageExecutor {
           const loader = new BatchLoader(valSet.index, { ...imageOpts, rows: valSet.rows, batchSize, seed: c.seed, epoch: -1, augment: null });
           for await (const b of loader) {
             const B = b.rows.length;
-            const { logits, losses } = tf.tidy(() => {
+            const out = tf.tidy(() => {
               const outs = model.predict(tf.tensor4d(b.x, [B, c.data.image.size, c.data.image.size, 3]), { batchSize: B }) as tf.Tensor[] | tf.Tensor;
               const arr = Array.isArray(outs) ? outs : [outs];
               const lv = order.map((i) => arr[i] as tf.Tensor2D);
-              return {
-                logits: lv.map((t) => t.dataSync() as Float32Array),
-                losses: levelLosses.map((ll, li) => ll.fn(lv[li], b.labels[li]).dataSync()[0]),
-              };
+              return [...lv, ...levelLosses.map((ll, li) => ll.fn(lv[li], b.labels[li]))];
             });
+            // read asynchronously: webgpu has no synchronous readback
+            const vals = await Promise.all(out.map((t) => t.data() as Promise<Float32Array>));
+            tf.dispose(out);
+            const logits = vals.slice(0, levels.length);
+            const losses = vals.slice(levels.length).map((v) => v[0]);
             levels.forEach((l, li) => {
               const k = Math.min(5, l.numClasses);
               accs[li].add(topK(logits[li], B, l.numClasses, k), k, b.labels[li]);

@@ -13,7 +13,7 @@ import {
   checkAdapter, hasSharedLibrary, isSoftwareAdapter, olderThan, preflight, WebgpuUnavailable, type HostFacts,
 } from '../../src/model/webgpu/device.ts';
 import { webgpuKernels } from '../../src/model/webgpu/kernels.ts';
-import { probeNet } from '../../src/model/kernels/probe.ts';
+import { missingKernels, probeNet } from '../../src/model/kernels/probe.ts';
 import { read, relMax, tryWebgpu, WEBGPU } from './webgpu-helpers.ts';
 
 const host = (o: Partial<HostFacts> = {}): HostFacts => ({
@@ -98,6 +98,12 @@ test(`${WEBGPU}: the probe net (conv, depthwise, batch norm, pooling, SE, dropou
   const got = await read(...out);
   tf.dispose(out);
   got.forEach((g, i) => assert.ok(relMax(ref[i], g) < 1e-5, `output ${i}: ${relMax(ref[i], g)}`));
+});
+
+test(`${WEBGPU}: has every kernel the probe net's training uses (no fallback needed)`, async (t) => {
+  const { info, skip } = await tryWebgpu();
+  if (!info) return t.skip(skip);
+  assert.deepEqual(await missingKernels(() => probeNet(), 'webgpu'), []);
 });
 
 test(`${WEBGPU}: a synchronous read of a GPU tensor says why it cannot work; after data() it can`, async (t) => {

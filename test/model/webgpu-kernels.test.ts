@@ -32,6 +32,8 @@ const CASES: ConvCase[] = [
   { x: [2, 7, 6, 6], k: 3, cout: 9, groups: 3, stride: 2, pad: 'same' }, // 2 in, 3 out a group: scalar paths
   { x: [2, 6, 6, 12], k: 3, cout: 12, groups: 12, stride: 1, pad: 'valid' }, // depthwise-like
   { x: [1, 5, 5, 8], k: 1, cout: 16, groups: 4, stride: 1, pad: 0 },
+  // 73,728 filter-gradient workgroups: more than one dispatch dimension holds (65,535)
+  { x: [1, 4, 4, 128], k: 3, cout: 1024, groups: 1, stride: 1, pad: 1 },
 ];
 
 function attrs(c: ConvCase) {

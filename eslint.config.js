@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'runs/', 'data/', '.cache/', 'src/config/types.gen.ts'] },
+  { ignores: ['node_modules/', 'runs/', 'data/', '.cache/', 'src/config/types.gen.ts', 'bench/gpu/.carry/', 'bench/gpu/out/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'runs/', 'data/', '.cache/', 'dist/', 'src/config/types.gen.ts', 'src/runs/validators.gen.ts'] },
+  { ignores: ['node_modules/', 'runs/', 'data/', '.cache/', 'dist/', 'src/config/types.gen.ts', 'src/runs/validators.gen.ts', 'bench/gpu/.carry/', 'bench/gpu/out/'] },
   ...tseslint.configs.recommended,
   {
     rules: {

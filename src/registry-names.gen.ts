@@ -7,7 +7,7 @@ export const REGISTERED = {
   loss: ['focal', 'cross_entropy'],
   optimizer: ['adam', 'adamw', 'sgd'],
   schedule: ['constant', 'step', 'cosine'],
-  backend: ['tensorflow', 'native', 'wasm', 'cpu'],
+  backend: ['tensorflow', 'webgpu', 'native', 'wasm', 'cpu', 'webgpu-software'],
   sampler: ['uniform', 'sqrt', 'balanced'],
   'dataset format': ['herbarium', 'folders'],
   launcher: ['local'],

@@ -2,6 +2,7 @@
 // and a lazy loader per command, so `exp --help` and a typo never load tfjs or sharp. A command
 // module's run() receives Opts<'its name'>: every option parsed and defaulted (src/cli/args.ts).
 import type { BackendName } from '../model/backend.ts';
+import { REGISTERED } from '../registry-names.gen.ts';
 import { choice, flag, int, list, number, text, type Arity, type OneOf, type Options, type Values } from './args.ts';
 
 /** Defaults shared by several commands, declared once. */
@@ -12,8 +13,8 @@ export const DEFAULTS = {
 // The cache directory's default is data.cache.dir's in the schema: commands that need it (stats)
 // build a config, so it is declared there only.
 
-/** Names the model/backend.ts registry knows, plus auto (a test keeps them in step). */
-export const BACKENDS = ['auto', 'tensorflow', 'native', 'wasm', 'cpu'] as const satisfies readonly BackendName[];
+/** auto plus the names the model/backend.ts registry knows (written by npm run gen). */
+export const BACKENDS = ['auto', ...REGISTERED.backend] as const satisfies readonly BackendName[];
 /** compare's output formats (src/runs/compare/render.ts FORMATS; a test keeps them in step). */
 export const COMPARE_FORMATS = ['table', 'md', 'json', 'csv'] as const;
 

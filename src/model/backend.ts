@@ -1,21 +1,26 @@
 // Backend selection. `auto` takes the fastest backend that loads on this machine:
 //   tensorflow (libtensorflow through @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node),
-//   native (our Node-API addon on oneDNN, registered on top of wasm), wasm (XNNPACK, in every
-//   install), cpu (pure JS, the reference). Each candidate that does not load says why, and a
-//   forced one that does not load is a UserError saying how to get it.
+//   webgpu (tfjs' WebGPU backend on Dawn, when the adapter is a real GPU), native (our Node-API
+//   addon on oneDNN, registered on top of wasm), wasm (XNNPACK, in every install), cpu (pure JS,
+//   the reference). `webgpu-software` (WebGPU on Mesa's llvmpipe, for tests) loads only when asked
+//   for by name. Each candidate that does not load says why, and a forced one that does not load
+//   is a UserError saying how to get it.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
 import { Registry } from '../registry.ts';
+import type { RegisteredBackendName } from '../registry-names.gen.ts';
 import { registerWasmGradKernels } from './kernels/index.ts';
 import { tf } from './tf.ts';
+import { loadWebgpu, readHost, WebgpuUnavailable, type AdapterInfo, type WebgpuMode } from './webgpu/index.ts';
 
-export type BackendName = 'auto' | 'tensorflow' | 'native' | 'wasm' | 'cpu';
+/** `auto` or a registered backend (the names come from the registry below, through npm run gen). */
+export type BackendName = 'auto' | RegisteredBackendName;
 
 export interface BackendInfo {
-  /** the exp backend: tensorflow | native | wasm | cpu */
+  /** the exp backend: tensorflow | webgpu | native | wasm | cpu | webgpu-software */
   name: Exclude<BackendName, 'auto'>;
   /** version of the package that provides it, e.g. "@tensorflow/tfjs-backend-wasm 4.22.0" */
   version: string;
@@ -25,6 +30,8 @@ export interface BackendInfo {
   detail: string;
   /** candidates `auto` tried before this one and why each did not load */
   skipped: { name: string; reason: string }[];
+  /** webgpu: the adapter the device runs on */
+  adapter?: AdapterInfo;
 }
 
 /** Thrown by a loader when its backend cannot load here; `reason` says why, `fix` what to do. */
@@ -144,6 +151,20 @@ async function loadNative(): Promise<Loaded> {
     deterministic: mod.deterministic === true, detail: 'oneDNN kernels (Node-API addon) on top of wasm' };
 }
 
+/** tfjs' webgpu backend on a Dawn device: a GPU, or Mesa's llvmpipe ('software'). Not
+ * deterministic: tfjs' webgpu kernels sum with atomics in places (e.g. the gather gradient). */
+async function loadWebgpuBackend(mode: WebgpuMode): Promise<Loaded> {
+  try {
+    const l = await loadWebgpu(mode);
+    return { name: mode === 'gpu' ? 'webgpu' : 'webgpu-software', tfName: 'webgpu', version: l.version,
+      deterministic: false, detail: l.detail, adapter: l.adapter };
+  } catch (e) {
+    if (e instanceof WebgpuUnavailable) throw new NotAvailable(e.reason, e.fix);
+    throw new NotAvailable(`WebGPU did not initialise: ${firstLine(e)}`,
+      'check the GPU driver (vulkaninfo --summary), or run with EXP_DEBUG=1 for details');
+  }
+}
+
 async function loadCpu(): Promise<Loaded> {
   await tf.setBackend('cpu');
   return { name: 'cpu', tfName: 'cpu', version: `@tensorflow/tfjs-backend-cpu ${tf.version_cpu}`,
@@ -164,9 +185,17 @@ backends.register('tensorflow', 'libtensorflow: @tensorflow/tfjs-node-gpu, else 
     }
   }
 });
+backends.register('webgpu', 'tfjs\' WebGPU backend on a GPU, through Dawn (the webgpu npm package): Vulkan on Linux', () => loadWebgpuBackend('gpu'));
 backends.register('native', 'oneDNN kernels from the exp_native addon, on top of wasm', loadNative);
 backends.register('wasm', 'WebAssembly (XNNPACK), shipped in the npm package', loadWasm);
 backends.register('cpu', 'pure JavaScript', loadCpu);
+backends.register('webgpu-software', 'WebGPU on Mesa\'s llvmpipe (a CPU) through Dawn\'s OpenGL backend: slow, for tests; only when asked for by name',
+  () => loadWebgpuBackend('software'));
+
+/** Backends `auto` never picks: they load only when asked for by name. */
+const BY_NAME_ONLY = new Set(['webgpu-software']);
+/** The backends `auto` tries, in order. */
+export const autoOrder = (): string[] => backends.names().filter((n) => !BY_NAME_ONLY.has(n));
 
 /** Load and activate a backend; `auto` takes the first in `backends` order that loads. */
 export async function selectBackend(name: BackendName): Promise<BackendInfo> {
@@ -174,10 +203,11 @@ export async function selectBackend(name: BackendName): Promise<BackendInfo> {
     throw new UserError(`unknown backend '${name}'. Available: auto, ${backends.names().join(', ')}`);
   }
   const skipped: BackendInfo['skipped'] = [];
-  for (const candidate of name === 'auto' ? backends.names() : [name]) {
+  for (const candidate of name === 'auto' ? autoOrder() : [name]) {
     try {
       const loaded = await backends.get(candidate)();
-      const { tfName: _, ...info } = loaded;
+      const { tfName, ...info } = loaded;
+      tfNames.set(info.name, tfName);
       const why = skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
       return { ...info, detail: why ? `${info.detail} (skipped ${why})` : info.detail, skipped };
     } catch (e) {
@@ -193,6 +223,8 @@ export async function selectBackend(name: BackendName): Promise<BackendInfo> {
 }
 
 const loaded = new Map<BackendName, BackendInfo>();
+/** The tfjs backend under each exp backend (native runs on 'wasm', webgpu-software on 'webgpu'). */
+const tfNames = new Map<string, string>();
 let current: BackendInfo | undefined;
 
 /** Idempotent selectBackend for tests and stages: loads once per name, then just re-activates. */
@@ -203,7 +235,7 @@ export async function ensureBackend(name: BackendName = 'auto'): Promise<Backend
     loaded.set(name, info);
     loaded.set(info.name, info);
   } else {
-    await tf.setBackend(info.name === 'native' || info.name === 'wasm' ? 'wasm' : info.name);
+    await tf.setBackend(tfNames.get(info.name) ?? info.name);
   }
   // native and wasm are one tfjs backend with different kernels: make the active set match.
   if (info.name === 'wasm') {
@@ -220,4 +252,19 @@ export async function ensureBackend(name: BackendName = 'auto'): Promise<Backend
 export function backendInfo(): BackendInfo {
   if (!current) throw new Error('no backend selected yet: call ensureBackend() first');
   return current;
+}
+
+/** Whether reading a tensor waits for a device (webgpu): read such values late, and with
+ * `await data()`, never dataSync() (Node has no synchronous GPU readback). */
+export function readsAreAsync(): boolean {
+  return tf.getBackend() === 'webgpu';
+}
+
+/**
+ * Where reads are asynchronous, copy every variable's current value to the host, so that code
+ * reading them synchronously next (optimizer and EMA state for a checkpoint) works. The copies
+ * last until each variable is next assigned. Nothing to do on other backends.
+ */
+export async function readVariablesToHost(): Promise<void> {
+  if (readsAreAsync()) await readHost(Object.values(tf.engine().registeredVariables));
 }

@@ -21,7 +21,8 @@ export interface SweepInfo { id: string; point: Record<string, unknown>; keys: s
 export interface StageRecord { name: string; status: StageStatus; seconds: number | null; cached: boolean }
 export interface PredictionRecord { split: string; tta: number; reduce: 'logits' | 'probs'; default: boolean; path: string }
 export interface EnsembleMember { id: string; identity: string; weight: number; path?: string; git_sha?: string | null; config_hash?: string }
-export interface BackendInfo { name: string; version: string | null; deterministic: boolean; replicas?: number }
+export interface AdapterRecord { vendor: string; architecture: string; device: string; description: string; software: boolean }
+export interface BackendInfo { name: string; version: string | null; deterministic: boolean; replicas?: number; adapter?: AdapterRecord }
 /** data.bad_images: split -> the images left out under data.on_bad_image: skip (the first 1000 listed). */
 export type BadImagesInfo = Record<string, { count: number; files: { file: string; reason: string; detail?: string }[] }>;
 export interface DataInfo { fingerprint: string; counts: { train: number; [split: string]: number }; classes?: Record<string, number>; decoder?: string; bad_images?: BadImagesInfo }

@@ -93,14 +93,20 @@ function rankingScores(
   return [hierarchicalScores(blocks, ancestors, d.hierarchical, rows), ...adjusted.slice(1)];
 }
 
-/** Logits of one batch for each level: [level] -> Float32Array rows*cols. */
-export function predictBatch(model: tf.LayersModel, x: Float32Array, n: number, size: number, order: number[]): Float32Array[] {
-  return tf.tidy(() => {
+/** Logits of one batch for each level: [level] -> Float32Array rows*cols. Read asynchronously
+ * (webgpu has no synchronous readback), so several views can be queued before the first is read. */
+export async function predictBatch(model: tf.LayersModel, x: Float32Array, n: number, size: number, order: number[]): Promise<Float32Array[]> {
+  const logits = tf.tidy(() => {
     const input = tf.tensor4d(x, [n, size, size, 3]);
     const out = model.predict(input, { batchSize: n }) as tf.Tensor | tf.Tensor[];
     const outs = Array.isArray(out) ? out : [out];
-    return order.map((i) => outs[i].dataSync() as Float32Array);
+    return order.map((i) => outs[i]);
   });
+  try {
+    return await Promise.all(logits.map((t) => t.data() as Promise<Float32Array>));
+  } finally {
+    tf.dispose(logits);
+  }
 }
 
 export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitMetrics; rows: number; skipped: number }> {
@@ -148,10 +154,9 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
       throwIfInterrupted(o.signal);
       const B = batch.rows.length;
       const per = o.image.size * o.image.size * 3;
-      const views: Float32Array[][] = []; // [view][level]
-      for (let v = 0; v < V; v++) {
-        views.push(predictBatch(o.model, batch.x.subarray(v * B * per, (v + 1) * B * per), B, o.image.size, order));
-      }
+      // [view][level]; every view is queued before the first is read
+      const views: Float32Array[][] = await Promise.all(Array.from({ length: V }, (_x, v) =>
+        predictBatch(o.model, batch.x.subarray(v * B * per, (v + 1) * B * per), B, o.image.size, order)));
       for (const r of batch.rows) ids.push(index.ids[r]);
       levels.forEach((_l, li) => labels[li].push(...batch.labels[li]));
       for (const [n, out] of outs) {

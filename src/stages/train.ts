@@ -102,7 +102,8 @@ export const trainStage: StageKind<'train', TrainParams> = {
     const normalize = need(ctx.normalize, 'normalisation statistics');
 
     const info = await ensureBackend(ctx.backend);
-    ctx.record.setBackend({ name: info.name, version: info.version, deterministic: info.deterministic });
+    const adapter = info.adapter ? { adapter: info.adapter } : {};
+    ctx.record.setBackend({ name: info.name, version: info.version, deterministic: info.deterministic, ...adapter });
     io.log(`backend ${info.name}: ${info.detail}`);
 
     const levelNames = c.data.levels;
@@ -138,7 +139,7 @@ export const trainStage: StageKind<'train', TrainParams> = {
     // data-parallel replicas in worker threads, for the single-threaded wasm backend
     const replicas = resolveReplicas(c.train.replicas as number | 'auto', info.name, batchSize);
     if (replicas.note) io.log(replicas.note);
-    ctx.record.setBackend({ name: info.name, version: info.version, deterministic: info.deterministic, replicas: replicas.count });
+    ctx.record.setBackend({ name: info.name, version: info.version, deterministic: info.deterministic, replicas: replicas.count, ...adapter });
     if (replicas.count > 1) {
       io.log(`${replicas.count} training replicas: the main thread and ${replicas.count - 1} worker thread${replicas.count > 2 ? 's' : ''}, ` +
         `each batch split into ${replicas.count} shards`);

@@ -5,6 +5,12 @@
 // Epochs count from 0. Every tensor made in a step is freed inside it: memory stays flat.
 // Gradients come from a GradientEngine (replicas.ts): the model in this thread, or with
 // `replicas` > 1 data-parallel copies in worker threads (the batch split into shards).
+// On a backend whose reads are asynchronous (webgpu) a step's kernels are only queued when its
+// gradients are returned; the losses are read LOSS_LAG steps later, so the GPU runs step k while
+// this thread prepares and queues step k+1 (its input upload included) and the data pipeline
+// decodes the next batches. The lag also bounds how far this thread runs ahead of the GPU, so
+// memory stays flat. A diverged loss is then caught LOSS_LAG steps late, still naming its own
+// step. Other backends read each step's losses at once, as before.
 import { tf } from '../model/tf.ts';
 import { buildLevelLosses, type LevelInfo, type LossSpec } from '../model/losses.ts';
 import { checkSchedule, lrAt, type ScheduleSpec } from '../model/schedules.ts';
@@ -14,10 +20,13 @@ import { OptimizerPhases, type OptimizerPlan } from './phases.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { createGradientEngine, type GradientEngine } from './replicas.ts';
 import { RunError, UserError, throwIfInterrupted } from '../errors.ts';
+import { readsAreAsync, readVariablesToHost } from '../model/backend.ts';
 import { join } from 'node:path';
-
 import type { BatchSource } from './batch.ts';
 export type { Batch, BatchSource } from './batch.ts';
+
+/** Steps between queueing a step and reading its losses, where reads are asynchronous. */
+export const LOSS_LAG = 2;
 
 /** Validation metrics of one level (names as in metrics.json). */
 export interface LevelMetrics {
@@ -175,6 +184,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let engine: GradientEngine | null = null;
   try {
     engine = await createGradientEngine({ model, levels, lossSpec: opts.lossSpec, order, replicas: opts.replicas ?? 1 });
+    const lag = readsAreAsync() && engine.gradsDeferred ? LOSS_LAG : 0;
     for (let epoch = startEpoch; epoch < epochs; epoch++) {
       const { optimizer, baseLr } = phases.optimizerForEpoch(epoch);
       const lrFor = (step: number) =>
@@ -189,6 +199,37 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       let accN = 0;
       let accCount = 0;
       let groupStart = 0;
+      /** steps queued whose losses are not read yet (lag > 0) */
+      const inFlight: { vals: Promise<Float32Array>; n: number; step: number }[] = [];
+
+      /** A step's losses are known: stop on divergence, else add them to the epoch's sums. */
+      const settle = (vals: Float32Array, n: number, at: number, grads: tf.Tensor[] = []) => {
+        if (!Number.isFinite(vals[levels.length])) {
+          grads.forEach((t) => t.dispose());
+          acc?.forEach((t) => t.dispose());
+          acc = null;
+          throw divergedError(epoch, at, levelNames, vals);
+        }
+        for (let i = 0; i <= levels.length; i++) sums[i] += vals[i] * n;
+        images += n;
+      };
+      const report = (done: number, loss: number) => {
+        if (!opts.onStep) return;
+        const secs = (performance.now() - t0) / 1000;
+        const rate = done / Math.max(secs, 1e-9);
+        const left = stepsPerEpoch - done + (epochs - epoch - 1) * stepsPerEpoch;
+        opts.onStep({
+          epoch, epochs, step: done, steps: stepsPerEpoch, loss,
+          imagesPerSec: images / Math.max(secs, 1e-9), eta: Math.max(0, left) / rate,
+        });
+      };
+      /** Read the oldest queued step's losses (waits for the GPU to finish it). */
+      const settleOldest = async () => {
+        const p = inFlight.shift()!;
+        const vals = await p.vals;
+        settle(vals, p.n, p.step);
+        report(p.step + 1, vals[levels.length]);
+      };
 
       const flush = () => {
         if (!acc) return;
@@ -208,14 +249,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       for await (const batch of opts.batchesFor(epoch)) {
         throwIfInterrupted(opts.signal);
         // dropout masks are keyed by the global step, so a resumed run draws the same ones
-        const { vals, grads: g } = await engine.grads(batch, epoch * stepsPerEpoch + step);
-        if (!Number.isFinite(vals[levels.length])) {
-          g.forEach((t) => t.dispose());
-          acc?.forEach((t) => t.dispose());
-          throw divergedError(epoch, step, levelNames, vals);
+        const dropoutStep = epoch * stepsPerEpoch + step;
+        let g: tf.Tensor[];
+        let vals: Float32Array | null = null;
+        if (lag === 0) {
+          ({ vals, grads: g } = await engine.grads(batch, dropoutStep));
+          settle(vals, batch.n, step, g);
+        } else {
+          const pending = engine.gradsDeferred!(batch, dropoutStep);
+          g = pending.grads;
+          inFlight.push({ vals: pending.vals, n: batch.n, step });
         }
-        for (let i = 0; i <= levels.length; i++) sums[i] += vals[i] * batch.n;
-        images += batch.n;
 
         if (accumulate === 1) {
           acc = g;
@@ -241,16 +285,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         if (accCount >= accumulate) flush();
         step++;
 
-        if (opts.onStep) {
-          const secs = (performance.now() - t0) / 1000;
-          const rate = step / Math.max(secs, 1e-9);
-          const left = stepsPerEpoch - step + (epochs - epoch - 1) * stepsPerEpoch;
-          opts.onStep({
-            epoch, epochs, step, steps: stepsPerEpoch, loss: vals[levels.length],
-            imagesPerSec: images / Math.max(secs, 1e-9), eta: Math.max(0, left) / rate,
-          });
-        }
+        if (vals) report(step, vals[levels.length]);
+        while (inFlight.length > lag) await settleOldest();
       }
+      while (inFlight.length) await settleOldest();
       flush();
       if (images === 0) throw new RunError(`epoch ${epoch} produced no training batches`);
       const trainSeconds = (performance.now() - t0) / 1000;
@@ -274,6 +312,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       if (improved) best = { metric: f1, epoch };
       if (opts.checkpointDir) {
         const withEma = ema ? { ema } : {};
+        await readVariablesToHost(); // optimizer state is read synchronously below (stateAt)
         if (improved) {
           await saveCheckpoint(join(opts.checkpointDir, 'best'), model, undefined, withEma);
           opts.onCheckpoint?.('best', join(opts.checkpointDir, 'best'), epoch);
@@ -284,6 +323,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       history.push(row);
       opts.onEpoch?.(row);
     }
+    await readVariablesToHost();
     return { history, state: stateAt(Math.max(startEpoch, epochs), lastLr) };
   } finally {
     phases.dispose();

@@ -30,6 +30,12 @@ export interface BatchGrads {
   grads: tf.Tensor[];
 }
 
+/** Gradients whose losses are still on the device: `vals` resolves once the step has run there. */
+export interface PendingGrads {
+  vals: Promise<Float32Array>;
+  grads: tf.Tensor[];
+}
+
 export interface GradientEngine {
   /** Replicas computing each step (1: the local engine). */
   readonly replicas: number;
@@ -38,6 +44,11 @@ export interface GradientEngine {
    * of this training call, so a resumed run draws the same masks.
    */
   grads(batch: Batch, dropoutStep: number): Promise<BatchGrads>;
+  /**
+   * grads() without waiting for the losses (the local engine): on a GPU backend the step is then
+   * only queued, and the caller reads the losses later (see the training loop's lag).
+   */
+  gradsDeferred?(batch: Batch, dropoutStep: number): PendingGrads;
   /** Tell the engine the model's weights changed (after an optimizer update); replicas copy them before their next step. */
   syncWeights(): void;
   /** Release everything: workers are terminated. Safe to call more than once. */
@@ -76,8 +87,8 @@ export function replicaModel(model: tf.LayersModel, levels: LevelInfo[], lossSpe
   };
 }
 
-/** Forward + backward of n examples on one model; the same code runs in every replica. */
-export function batchGrads(m: ReplicaModel, x: Float32Array, n: number, labels: Int32Array[], dropoutStep: number): BatchGrads {
+/** Forward + backward of n examples on one model, the losses left on the device (the caller disposes them). */
+function batchGradTensors(m: ReplicaModel, x: Float32Array, n: number, labels: Int32Array[], dropoutStep: number): { vals: tf.Tensor1D; grads: tf.Tensor[] } {
   setDropoutStep(m.model, dropoutStep);
   const kept: { t?: tf.Tensor1D } = {};
   const { value, grads } = tf.variableGrads(() => {
@@ -89,9 +100,15 @@ export function batchGrads(m: ReplicaModel, x: Float32Array, n: number, labels: 
     return total;
   }, m.params);
   value.dispose();
-  const vals = Float32Array.from(kept.t!.dataSync() as Float32Array);
-  kept.t!.dispose();
-  return { vals, grads: m.params.map((p) => grads[p.name] ?? tf.zerosLike(p)) };
+  return { vals: kept.t!, grads: m.params.map((p) => grads[p.name] ?? tf.zerosLike(p)) };
+}
+
+/** Forward + backward of n examples on one model; the same code runs in every replica. */
+export function batchGrads(m: ReplicaModel, x: Float32Array, n: number, labels: Int32Array[], dropoutStep: number): BatchGrads {
+  const { vals: t, grads } = batchGradTensors(m, x, n, labels, dropoutStep);
+  const vals = Float32Array.from(t.dataSync() as Float32Array);
+  t.dispose();
+  return { vals, grads };
 }
 
 /** One replica: the model in this thread. */
@@ -101,6 +118,13 @@ export class LocalEngine implements GradientEngine {
 
   async grads(batch: Batch, dropoutStep: number): Promise<BatchGrads> {
     return batchGrads(this.m, batch.x, batch.n, batch.labels, dropoutStep);
+  }
+
+  gradsDeferred(batch: Batch, dropoutStep: number): PendingGrads {
+    const { vals: t, grads } = batchGradTensors(this.m, batch.x, batch.n, batch.labels, dropoutStep);
+    const vals = t.data().then((v) => Float32Array.from(v as Float32Array)).finally(() => t.dispose());
+    vals.catch(() => undefined); // a failure surfaces where the loop awaits it, not as an unhandled rejection
+    return { vals, grads };
   }
 
   syncWeights(): void {}

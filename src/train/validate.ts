@@ -24,17 +24,21 @@ export async function validate(opts: ValidateOptions): Promise<Record<string, nu
   const sums = new Float64Array(levels.length);
   let rows = 0;
   for await (const batch of opts.batches) {
-    const { lossVals, logits } = tf.tidy(() => {
+    const { losses, lg } = tf.tidy(() => {
       const x = tf.tensor(batch.x, [batch.n, ...inShape], 'float32');
       const out = model.apply(x, { training: false }) as tf.Tensor | tf.Tensor[];
       const outs = Array.isArray(out) ? out : [out];
       const lg = order.map((i) => outs[i] as tf.Tensor2D);
-      const l = tf.stack(levelLosses.map((ll, k) => ll.fn(lg[k], batch.labels[k])));
-      return {
-        lossVals: l.dataSync() as Float32Array,
-        logits: opts.onLogits ? lg.map((t) => t.dataSync() as Float32Array) : [],
-      };
+      return { losses: tf.stack(levelLosses.map((ll, k) => ll.fn(lg[k], batch.labels[k]))), lg: opts.onLogits ? lg : [] };
     });
+    // read asynchronously: webgpu has no synchronous readback, and other backends lose nothing
+    let lossVals: Float32Array;
+    let logits: Float32Array[];
+    try {
+      [lossVals, ...logits] = await Promise.all([losses, ...lg].map((t) => t.data() as Promise<Float32Array>));
+    } finally {
+      tf.dispose([losses, ...lg]);
+    }
     for (let k = 0; k < levels.length; k++) sums[k] += lossVals[k] * batch.n;
     if (opts.onLogits) logits.forEach((lg, k) => opts.onLogits!(k, lg, batch.labels[k], batch.n));
     rows += batch.n;

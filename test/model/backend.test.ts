@@ -54,7 +54,7 @@ test('forcing an unavailable backend is a UserError that says how to fix it', as
 
 test('an unknown backend name lists the choices', async () => {
   await assert.rejects(selectBackend('gpu' as 'cpu'),
-    (e: unknown) => e instanceof UserError && /auto, tensorflow, native, wasm, cpu/.test(e.message));
+    (e: unknown) => e instanceof UserError && /auto, tensorflow, webgpu, native, wasm, cpu, webgpu-software/.test(e.message));
 });
 
 test('ensureBackend is idempotent and backendInfo reports the active backend', async () => {

@@ -24,6 +24,8 @@ export async function run([arg]: string[], opts: { 'runs-dir'?: string; json?: b
   if (r.backend) out.push(`backend    ${r.backend.name} (${r.backend.version ?? ''})${r.backend.deterministic ? ', deterministic' : ''}${(r.backend.replicas ?? 1) > 1 ? `, ${r.backend.replicas} replicas` : ''}`);
   const cpu = r.versions.cpu;
   if (cpu) out.push(`cpu        ${cpu.model ?? 'unknown model'}, ${cpu.isa ?? 'unknown ISA'}${cpu.simd.length ? ` (${cpu.simd.join(' ')})` : ''}, ${cpu.cores} core${cpu.cores === 1 ? '' : 's'}`);
+  const a = r.backend?.adapter;
+  if (a) out.push(`adapter    ${[a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || '(unnamed)'}${a.description ? ` (${a.description})` : ''}${a.software ? ', software' : ''}`);
   if (r.data) out.push(`data       ${r.data.fingerprint.slice(0, 16)}…  ${Object.entries(r.data.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (r.data?.decoder) out.push(`decoder    ${r.data.decoder}`);
   // images left out under data.on_bad_image: skip: the count per split and the first few files

@@ -7,7 +7,7 @@ import { exp } from './helpers.ts';
 import { SAMPLE_OPTIONS } from '../../src/data/synth.ts';
 import { FORMATS } from '../../src/runs/compare/render.ts';
 
-const choicesOf = (help: string, flag: string) => help.match(new RegExp(`--${flag} \\S+ +([a-z|]+):`))?.[1].split('|');
+const choicesOf = (help: string, flag: string) => help.match(new RegExp(`--${flag} \\S+ +([a-z|-]+):`))?.[1].split('|');
 
 test('--backend offers auto and every registered backend', async () => {
   const { backends } = await import('../../src/model/backend.ts');

@@ -5,7 +5,9 @@
 // imports listr2, only src/runs/git.ts imports simple-git.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { dirname, join, normalize, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -99,4 +101,31 @@ test('the import scanner sees static, type-only, re-exported and dynamic imports
   ].join('\n'));
   assert.deepEqual(found.map((f) => f.spec).sort(), ['../b.ts', './a.ts', './c.ts', './d.ts', './e.ts', './f.ts']);
   assert.equal(found.find((f) => f.spec === '../b.ts')?.typeOnly, true);
+});
+
+test('compiling a plan (exp plan, exp run --dry-run) loads none of tfjs, sharp, simple-git, listr2 or the npy readers', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'exp-arch-'));
+  try {
+    const log = join(dir, 'resolved.txt');
+    // a module hook that notes every URL the child resolves (ESM; the packages' own CommonJS
+    // requires never pass here, but the import of each package from exp's code does)
+    const hook = `import { appendFileSync } from 'node:fs';
+export async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }`;
+    const child = `import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+const { compile } = await import(${JSON.stringify(join(SRC, 'stages/kinds.ts'))});
+const { loadExperiment, assertValid } = await import(${JSON.stringify(join(SRC, 'config/index.ts'))});
+const plan = compile(assertValid(loadExperiment(${JSON.stringify(join(ROOT, 'experiments/quickstart.yaml'))}, { sets: [] })));
+console.log(plan.stages.map((s) => s.id).join(' '));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /train/); // it did compile a real plan
+    const urls = readFileSync(log, 'utf8');
+    assert.match(urls, /node_modules\/yaml\//); // the hook saw package imports
+    for (const heavy of ['@tensorflow/', 'node_modules/sharp/', 'node_modules/simple-git/', 'node_modules/listr2/', 'src/eval/npy.ts', 'src/model/']) {
+      assert.ok(!urls.includes(heavy), `${heavy} was loaded while compiling a plan:\n${urls.split('\n').filter((u) => u.includes(heavy)).slice(0, 3).join('\n')}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

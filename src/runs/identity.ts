@@ -9,7 +9,6 @@ import { loadDataset, type LoadProgress } from '../data/formats/index.ts';
 import { dataFingerprint } from '../data/fingerprint.ts';
 import { alignToTraining } from '../data/hierarchy.ts';
 import { hashValue, sha256, stableStringify } from '../util/hash.ts';
-import { gitProvenance } from './git.ts';
 
 /** sha256 over what determines a result: resolved config, code (sha + patch) and data. */
 export function runIdentity(parts: { configHash: string; gitSha: string | null; patchSha256: string | null; dataFingerprint: string | null }): string {
@@ -62,7 +61,7 @@ export class IdentityCache {
 
   gitOf(dir: string): Promise<{ sha: string | null; patchSha: string | null }> {
     if (!this.git.has(dir)) {
-      this.git.set(dir, gitProvenance(dir).then((g) => ({ sha: g.sha, patchSha: g.available ? sha256(g.patch) : null })));
+      this.git.set(dir, import('./git.ts').then(({ gitProvenance }) => gitProvenance(dir)).then((g) => ({ sha: g.sha, patchSha: g.available ? sha256(g.patch) : null })));
     }
     return this.git.get(dir)!;
   }

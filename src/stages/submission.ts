@@ -1,7 +1,5 @@
 // The `submission` stage kind: submission.csv (Id,Predicted) from the test split's saved top-5
 // predictions, for a training run (after predict:test) and an ensemble (after blend:test) alike.
-import { writeSubmission } from '../eval/submission.ts';
-import { predictionsFix, readPredictionDir, readTop1 } from '../runs/read-predictions.ts';
 import type { StageSpec } from '../plan/types.ts';
 import { need, type StageContext, type StageKind, type Subset } from './context.ts';
 
@@ -27,6 +25,10 @@ export const submissionStage: StageKind<'submission', SubmissionParams, StageCon
   },
 
   async execute(p, ctx) {
+    // the npy readers and the CSV writer load when a submission is written, not when a plan is compiled
+    const [{ writeSubmission }, { predictionsFix, readPredictionDir, readTop1 }] = await Promise.all([
+      import('../eval/submission.ts'), import('../runs/read-predictions.ts'),
+    ]);
     // read back through the validating reader: the set may be an ensemble's, or outlive a crash
     const { dir, json } = ctx.record;
     const set = readPredictionDir(ctx.record.predictionsDir('test', p.tta), { runDir: dir, fix: predictionsFix(dir, json.kind, 'test', p.tta), split: 'test', tta: p.tta });

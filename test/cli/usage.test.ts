@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { exp, type Result } from './helpers.ts';
-import { BACKENDS } from '../../src/cli/commands.ts';
+import { REGISTERED } from '../../src/registry-names.gen.ts';
 
 /** The shared shape of a usage error for `command`. */
 function assertUsage(r: Result, command: string, message: RegExp): void {
@@ -45,8 +45,9 @@ test('did you mean: commands, subcommands, options and option values', async () 
   assert.match(inspct.stderr, /^error: unknown command 'exp data inspct'; did you mean 'exp data inspect'\?\n/);
   assertUsage(sett, 'run', /^error: exp run: unknown option '--sett'; did you mean --set\?$/);
   // The choices are the backend registry's names, in its order, after auto.
-  assert.ok(BACKENDS.includes('wasm') && BACKENDS.includes('native'));
-  assertUsage(backend, 'run', new RegExp(`^error: exp run: --backend wsm: expected one of ${BACKENDS.join(', ')}; did you mean wasm\\?$`));
+  const backends = ['auto', ...REGISTERED.backend];
+  assert.ok(backends.includes('wasm') && backends.includes('native'));
+  assertUsage(backend, 'run', new RegExp(`^error: exp run: --backend wsm: expected one of ${backends.join(', ')}; did you mean wasm\\?$`));
   assertUsage(noMatch, 'ls', /^error: exp ls: unknown option '--bogus'; its options are --runs-dir, --sweep, --json\.$/);
 });
 

@@ -48,8 +48,9 @@ export const SIGNAL_EXIT_CODES: Readonly<Record<string, number>> = { SIGINT: 130
  * follows the signal (130, 143, 129), so `exp` ends the way a killed job would.
  */
 export class InterruptedError extends ExpError {
-  constructor(readonly signal: string) {
-    super(`interrupted by ${signal}`, SIGNAL_EXIT_CODES[signal] ?? 130);
+  /** `next`: what the user can do now (e.g. the command that continues the run), after the signal. */
+  constructor(readonly signal: string, next?: string) {
+    super(`interrupted by ${signal}${next ? `: ${next}` : ''}`, SIGNAL_EXIT_CODES[signal] ?? 130);
   }
 
   /** The error for an aborted run signal, whose reason is the signal's name. */

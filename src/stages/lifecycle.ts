@@ -23,6 +23,11 @@ export interface PipelineOptions {
   quiet?: boolean;
   /** The line-per-event renderer even on a TTY (tests). */
   plain?: boolean;
+  /**
+   * What the user can do after an interruption (the command that continues): the error that
+   * reaches the CLI says it, where the stage's own failure line only names the signal.
+   */
+  afterInterrupt?: string;
 }
 
 /** Runs `plan` with the context `fields` plus the run's abort signal; returns the context the stages filled. */
@@ -58,9 +63,12 @@ export async function runPipeline<C extends StageContext>(plan: Plan<Stage>, fie
     } catch {
       // the failure is what must be recorded
     }
-    if (err instanceof InterruptedError) record.interrupt(err.signal);
-    else record.fail(err, current?.id);
-    throw err;
+    if (!(err instanceof InterruptedError)) {
+      record.fail(err, current?.id);
+      throw err;
+    }
+    record.interrupt(err.signal);
+    throw new InterruptedError(err.signal, opts.afterInterrupt);
   } finally {
     removeHandlers();
   }

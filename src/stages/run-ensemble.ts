@@ -26,7 +26,10 @@ export async function runEnsemble(o: EnsembleOptions): Promise<EnsembleResult> {
   record.log(`${e.method} ensemble of ${e.members.length} runs, weights ${e.weights.map((w) => w.toFixed(4)).join(', ')}`);
   if (e.optimized) record.log(`weights chosen on val (grid step 1/${e.optimized.steps}, ${e.optimized.level} macro-F1 ${e.optimized.macroF1}); val metrics flatter this ensemble`);
   const plan = ensemblePlan(e, o.name ?? 'ensemble');
-  const ctx = await runPipeline<EnsembleContext>(plan, { record, ensemble: e, metrics: {}, memberMetrics: null }, { quiet: o.quiet ?? true });
+  const ctx = await runPipeline<EnsembleContext>(plan, { record, ensemble: e, metrics: {}, memberMetrics: null }, {
+    quiet: o.quiet ?? true,
+    afterInterrupt: `the ensemble run ${record.dir} is marked interrupted; run the same exp ensemble again (it makes a new run)`,
+  });
   return {
     record,
     weights: e.weights,

@@ -66,7 +66,7 @@ export async function runExperiment(loaded: LoadResult, config: ExperimentConfig
     resumeFrom: opts.resume?.checkpoint,
     badImages: new BadImages(),
     normalize: typeof config.data.normalize === 'object' ? { mean: config.data.normalize.mean, std: config.data.normalize.std } : undefined,
-  }, { quiet: opts.quiet });
+  }, { quiet: opts.quiet, afterInterrupt: `${record.dir} is marked interrupted; continue it with: exp run --resume ${record.dir}` });
   return record;
 }
 

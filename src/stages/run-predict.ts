@@ -65,6 +65,6 @@ export async function predictRun(record: RunRecord, o: PredictRunOptions): Promi
     normalize: { mean: norm.mean, std: norm.std },
     // the cache stage is not in this plan: read whatever of the shared cache the run built
     imageCache: config.data.cache.enabled ? new ImageCache(config.data.image.resize, { dir: config.data.cache.dir }) : null,
-  }, { quiet: o.quiet });
+  }, { quiet: o.quiet, afterInterrupt: `the prediction stopped before it finished (${dir}'s training and earlier predictions are unchanged); run the same exp predict again` });
   return { dir: record.predictionsDir(o.split, tta), tta, outcome: ctx.predicted![o.split]! };
 }

@@ -103,6 +103,8 @@ test('SIGINT during training marks the run interrupted and keeps the last checkp
   const r = await p;
   assert.equal(r.code, 130, r.stderr);
   const dir = onlyRun(runs);
+  // the error line says what to do next; the stage's own failure line only names the signal
+  assert.match(r.stderr, new RegExp(`^error: interrupted by SIGINT: ${dir} is marked interrupted; continue it with: exp run --resume ${dir}$`, 'm'));
   const run: any = json(join(dir, 'run.json'));
   await assertSchema('run', run);
   assert.equal(run.status, 'interrupted');

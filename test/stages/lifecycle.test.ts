@@ -70,7 +70,7 @@ test('Ctrl-C during exp ensemble: exit 130, the run and its running stage interr
   });
   const r = await p;
   assert.equal(r.code, 130, r.stdout + r.stderr);
-  assert.match(r.stderr, /interrupted by SIGINT/);
+  assert.match(r.stderr, /^error: interrupted by SIGINT: the ensemble run .* is marked interrupted; run the same exp ensemble again/m);
   const [dir] = readdirSync(out).map((d) => join(out, d));
   const run = runJson(dir);
   assert.equal(run.status, 'interrupted');

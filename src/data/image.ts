@@ -25,7 +25,7 @@ export interface RawImage {
   height: number;
 }
 
-export interface LoadOptions {
+export interface ImageLoadOptions {
   resize: number;
   size: number;
   /** null: a plain view (centre crop, nothing random). */
@@ -143,7 +143,7 @@ export async function decodeResized(src: string | Buffer, resize: number): Promi
  * or a RawImage; either may already be at the resize size (the image cache), then no resampling
  * happens. Throws BadImageError for files that are not usable images.
  */
-export async function loadImage(src: string | RawImage, opts: LoadOptions): Promise<Float32Array> {
+export async function loadImage(src: string | RawImage, opts: ImageLoadOptions): Promise<Float32Array> {
   const { resize, size } = opts;
   checkGeometry(resize, size);
   const out = opts.out ?? new Float32Array(size * size * 3);

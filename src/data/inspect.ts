@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { DatasetIndex } from './types.ts';
-import { assertDirectory, detectFormat, formats, loadDataset, type LoadOptions } from './formats/index.ts';
+import { assertDirectory, detectFormat, formats, loadDataset, type DatasetLoadOptions } from './formats/index.ts';
 import { classCounts } from './hierarchy.ts';
 import { fileSizes } from './fingerprint.ts';
 
@@ -14,7 +14,7 @@ export interface InspectOptions {
   levels?: string[];
   /** stat() every image to count missing files (default true; slow on network disks). */
   checkFiles?: boolean;
-  onProgress?: LoadOptions['onProgress'];
+  onProgress?: DatasetLoadOptions['onProgress'];
 }
 
 export interface ClassStats { min: number; median: number; max: number }

@@ -40,7 +40,7 @@ export interface LoaderOptions {
   decoder?: Decoder;
 }
 
-export interface Batch {
+export interface LoadedBatch {
   /** Float32 NHWC, view-major: [views, B, size, size, 3] (views = 1 without TTA). */
   x: Float32Array;
   /** Dataset rows of the B examples. */
@@ -104,7 +104,7 @@ class Limiter {
   }
 }
 
-export class BatchLoader implements AsyncIterable<Batch> {
+export class BatchLoader implements AsyncIterable<LoadedBatch> {
   /** Images left out under on_bad_image: skip (for the run record), in the order met. */
   readonly skipped: SkippedImage[] = [];
   private readonly root: string;
@@ -124,12 +124,12 @@ export class BatchLoader implements AsyncIterable<Batch> {
     return Math.ceil(this.opts.rows.length / this.opts.batchSize);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Batch> {
+  async *[Symbol.asyncIterator](): AsyncIterator<LoadedBatch> {
     const order = Int32Array.from(this.opts.rows);
     if (this.opts.shuffle) new Rng(this.opts.seed, this.opts.epoch).shuffle(order);
     const nb = this.numBatches;
     const prefetch = Math.max(1, this.opts.prefetch ?? 2);
-    const pending: Promise<Batch | null>[] = [];
+    const pending: Promise<LoadedBatch | null>[] = [];
     let next = 0;
     const start = (): void => {
       const b = this.opts.batchSize;
@@ -146,7 +146,7 @@ export class BatchLoader implements AsyncIterable<Batch> {
     }
   }
 
-  private async makeBatch(rows: Int32Array): Promise<Batch | null> {
+  private async makeBatch(rows: Int32Array): Promise<LoadedBatch | null> {
     const { size } = this.opts.image;
     const per = size * size * 3;
     const B = rows.length;

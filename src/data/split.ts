@@ -20,7 +20,7 @@ import { Rng } from '../util/rng.ts';
 import { UserError } from '../errors.ts';
 import { alignToTraining } from './hierarchy.ts';
 import { compareIds } from './formats/paths.ts';
-import { loadDataset, type LoadOptions } from './formats/index.ts';
+import { loadDataset, type DatasetLoadOptions } from './formats/index.ts';
 import { fnv1a32 } from '../util/hash.ts';
 
 /** Purpose key of the split's random streams (keeps them apart from shuffling and augmentation). */
@@ -118,7 +118,7 @@ function rowsById(index: DatasetIndex): Int32Array {
 export async function splitFromPath(
   train: DatasetIndex,
   valRoot: string,
-  extra: Pick<LoadOptions, 'onProgress' | 'streamThresholdBytes'> = {},
+  extra: Pick<DatasetLoadOptions, 'onProgress' | 'streamThresholdBytes'> = {},
 ): Promise<DatasetIndex> {
   const val = await loadDataset(train.format, valRoot, train.levels.map((l) => l.name), 'train', extra);
   return alignToTraining(train, val);

@@ -2,6 +2,7 @@
 // examples in different orders (another loader, another shuffle), and comparing row i with row i
 // would then compare different images.
 
+/** A dataset's image or category id, as its metadata spells it. */
 export type Id = number | string;
 
 export type Alignment =

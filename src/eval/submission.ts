@@ -3,8 +3,7 @@
 // missing, repeated or unknown id, and a bad file found after upload costs a submission slot.
 import { RunError } from '../errors.ts';
 import { writeAtomic } from '../util/fs.ts';
-
-export type Id = number | string;
+import type { Id } from './align.ts';
 
 export interface SubmissionInput {
   /** Image id of each predicted row. */

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import { UserError } from '../errors.ts';
 import { checkRecord, parseJsonText, readJsonLines, readRecordJson, readRecordText, RecordFileError } from './read-file.ts';
-import type { HistoryRow, MetricsJson, RunJson, RunStatus } from './schemas.ts';
+import type { HistoryRecord, MetricsJson, RunJson, RunStatus } from './schemas.ts';
 
 export interface RunView {
   dir: string;
@@ -18,7 +18,7 @@ export interface RunView {
   /** metrics.json, validated, read on first use; {} when the run has none yet. */
   metrics(): MetricsJson;
   /** history.jsonl rows, validated, read on first use; a torn last line is left out (see notes). */
-  history(): HistoryRow[];
+  history(): HistoryRecord[];
   /** What reading noticed without failing (a torn last history line), for the command to print. */
   readonly notes: string[];
   path(...parts: string[]): string;
@@ -69,8 +69,8 @@ export function readMetricsFile(dir: string, kind?: string): MetricsJson {
 }
 
 /** history.jsonl of the run in `dir`, every row validated; [] when there is none. */
-export function readHistoryFile(dir: string): { rows: HistoryRow[]; note: string | null } {
-  return readJsonLines<HistoryRow>(join(dir, 'history.jsonl'), 'history-row', FIX.history(dir)) ?? { rows: [], note: null };
+export function readHistoryFile(dir: string): { rows: HistoryRecord[]; note: string | null } {
+  return readJsonLines<HistoryRecord>(join(dir, 'history.jsonl'), 'history-row', FIX.history(dir)) ?? { rows: [], note: null };
 }
 
 /**
@@ -85,7 +85,7 @@ export function readRun(path: string): RunView {
   const dir = basename(path) === 'run.json' && !isDir(path) ? dirname(path) : path;
   const run = readRunJson(join(dir, 'run.json'));
   let metrics: MetricsJson | undefined;
-  let history: HistoryRow[] | undefined;
+  let history: HistoryRecord[] | undefined;
   const notes: string[] = [];
   return {
     dir,

@@ -15,8 +15,8 @@ import { gitProvenance } from './git.ts';
 import { runIdentity } from './identity.ts';
 import { versions } from './versions.ts';
 import {
-  assertValid, type BackendInfo, type DataInfo, type EnsembleMember, type GitInfo, type HistoryRow, type MetricsJson,
-  type Override, type PredictionIndex, type PredictionRecord, type RunJson, type RunSchemaName, type SweepInfo,
+  assertValid, type BackendRecord, type DataInfo, type EnsembleMember, type GitInfo, type HistoryRecord, type MetricsJson,
+  type OverrideRecord, type PredictionIndex, type PredictionRecord, type RunJson, type RunSchemaName, type SweepInfo,
 } from './schemas.ts';
 
 export interface CreateRunOptions {
@@ -30,7 +30,7 @@ export interface CreateRunOptions {
   resolvedConfigYaml: string;
   configHash: string;
   seed: number | null;
-  overrides?: Override[];
+  overrides?: OverrideRecord[];
   sweep?: SweepInfo | null;
   members?: EnsembleMember[] | null;
   /** The exp command line, argv after `exp`. */
@@ -198,7 +198,7 @@ export class RunRecord {
     this.update({ data, identity });
   }
 
-  setBackend(backend: BackendInfo): void {
+  setBackend(backend: BackendRecord): void {
     this.update({ backend });
   }
 
@@ -248,7 +248,7 @@ export class RunRecord {
   }
 
   /** Appends one epoch to history.jsonl and fsyncs it: a crash keeps every finished epoch. */
-  appendHistory(row: HistoryRow): void {
+  appendHistory(row: HistoryRecord): void {
     appendDurable(this.path('history.jsonl'), JSON.stringify(checked('history-row', row)) + '\n', { sync: true });
   }
 

@@ -16,20 +16,20 @@ export type GitInfo =
   | { available: false; reason: string; sha: null; branch: null; dirty: null; patch_sha256: null; root: null };
 
 /** source: `--set <key>`, `--sweep <key>`, or file:line:col of the sweep: block entry. */
-export interface Override { key: string; value: unknown; source: string }
+export interface OverrideRecord { key: string; value: unknown; source: string }
 export interface SweepInfo { id: string; point: Record<string, unknown>; keys: string[]; point_index?: number }
 export interface StageRecord { name: string; status: StageStatus; seconds: number | null; cached: boolean }
 export interface PredictionRecord { split: string; tta: number; reduce: 'logits' | 'probs'; default: boolean; path: string }
 export interface EnsembleMember { id: string; identity: string; weight: number; path?: string; git_sha?: string | null; config_hash?: string }
 export interface AdapterRecord { vendor: string; architecture: string; device: string; description: string; software: boolean }
-export interface BackendInfo { name: string; version: string | null; deterministic: boolean; replicas?: number; adapter?: AdapterRecord }
+export interface BackendRecord { name: string; version: string | null; deterministic: boolean; replicas?: number; adapter?: AdapterRecord }
 /** data.bad_images: split -> the images left out under data.on_bad_image: skip (the first 1000 listed). */
 export type BadImagesInfo = Record<string, { count: number; files: { file: string; reason: string; detail?: string }[] }>;
 export interface DataInfo { fingerprint: string; counts: { train: number; [split: string]: number }; classes?: Record<string, number>; decoder?: string; bad_images?: BadImagesInfo }
 export interface NormalizeInfo { mean: number[]; std: number[]; images?: number; cached?: boolean }
 export interface CpuInfo { model: string | null; isa: string | null; simd: string[]; cores: number }
 export interface Versions { node: string; exp: string; tfjs: string | null; lockfile_sha256: string | null; cpu?: CpuInfo }
-export interface RunError { message: string; stage?: string; type?: string }
+export interface ErrorRecord { message: string; stage?: string; type?: string }
 
 /** run.json */
 export interface RunJson {
@@ -40,16 +40,16 @@ export interface RunJson {
   status: RunStatus;
   started: string;
   finished: string | null;
-  error: RunError | null;
+  error: ErrorRecord | null;
   identity: string;
   config_hash: string;
   git: GitInfo;
   seed: number | null;
-  backend: BackendInfo | null;
+  backend: BackendRecord | null;
   versions: Versions;
   data: DataInfo | null;
   normalize: NormalizeInfo | null;
-  overrides: Override[];
+  overrides: OverrideRecord[];
   sweep: SweepInfo | null;
   stages: StageRecord[];
   predictions: PredictionRecord[];
@@ -59,14 +59,14 @@ export interface RunJson {
   exp_command: string[];
 }
 
-export interface LevelMetrics { macro_f1: number; accuracy: number; top5: number | null; loss?: number; count?: number; [extra: string]: number | null | undefined }
+export interface LevelMetricsRecord { macro_f1: number; accuracy: number; top5: number | null; loss?: number; count?: number; [extra: string]: number | null | undefined }
 /** metrics.json: split -> "tta<N>" -> level -> metrics (or a cross-level number). */
-export type MetricsJson = Record<string, Record<string, Record<string, LevelMetrics | number>>>;
+export type MetricsJson = Record<string, Record<string, Record<string, LevelMetricsRecord | number>>>;
 
 export interface ValLevel { loss: number | null; macro_f1: number; accuracy: number; top5: number | null; [extra: string]: number | null }
 
 /** One line of history.jsonl. */
-export interface HistoryRow {
+export interface HistoryRecord {
   epoch: number;
   lr: number;
   optimizer?: string;
@@ -122,7 +122,7 @@ export function validator(name: RunSchemaName): RecordValidator {
 
 export const validateRun = (x: unknown): x is RunJson => validator('run')(x);
 export const validateMetrics = (x: unknown): x is MetricsJson => validator('metrics')(x);
-export const validateHistoryRow = (x: unknown): x is HistoryRow => validator('history-row')(x);
+export const validateHistoryRow = (x: unknown): x is HistoryRecord => validator('history-row')(x);
 export const validateIndex = (x: unknown): x is PredictionIndex => validator('index')(x);
 
 /** The errors of the last validation by `validator(name)`, one per line, or '' when it passed. */

@@ -3,7 +3,7 @@
 // epochs), and work that was already cached says so instead of counting as if it were being done.
 import type { LoadProgress } from '../data/formats/index.ts';
 import type { WarmProgress } from '../data/cache.ts';
-import type { HistoryRow } from '../train/loop.ts';
+import type { EpochResult } from '../train/loop.ts';
 
 /** "12/247 images (4 %)". */
 export function count(done: number, total: number, unit: string): string {
@@ -63,7 +63,7 @@ const f3 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? 
  * macro-F1 and accuracy (and the EMA weights' macro-F1 when train.ema is on), the learning rate
  * and the throughput.
  */
-export function epochLine(row: HistoryRow, target: string): string {
+export function epochLine(row: EpochResult, target: string): string {
   const parts = [`epoch ${row.epoch + 1}: train loss ${f3(row.train_loss.total)}`];
   const v = row.val?.[target];
   if (v) {

@@ -7,8 +7,8 @@ import type { LossSpec, LevelInfo } from '../model/losses.ts';
 import type { tf } from '../model/tf.ts';
 import type { OptimizerPlan } from '../train/phases.ts';
 import type { OptimizerConfig } from '../model/optimizers.ts';
-import type { HistoryRow as LoopRow, ValMetrics, TrainState } from '../train/loop.ts';
-import type { HistoryRow } from '../runs/schemas.ts';
+import type { EpochResult, ValMetrics, TrainState } from '../train/loop.ts';
+import type { HistoryRecord } from '../runs/schemas.ts';
 import type { SkippedImage } from '../data/loader.ts';
 import { need, trainCounts, type StageKind } from './context.ts';
 import { epochLine } from './progress.ts';
@@ -49,7 +49,7 @@ export function optimizerPlanOf(c: ExperimentConfig): OptimizerPlan {
 }
 
 /** Loop history row -> history.jsonl row (1-based epochs, schema names). */
-function toRecordRow(row: LoopRow, levels: string[]): HistoryRow {
+function toRecordRow(row: EpochResult, levels: string[]): HistoryRecord {
   const val = row.val
     ? Object.fromEntries(levels.map((l) => {
         const m = row.val![l] ?? {};

@@ -29,13 +29,13 @@ export type { Batch, BatchSource } from './batch.ts';
 export const LOSS_LAG = 2;
 
 /** Validation metrics of one level (names as in metrics.json). */
-export interface LevelMetrics {
+export interface ValLevelMetrics {
   loss?: number;
   macro_f1?: number;
   accuracy?: number;
   top5?: number;
 }
-export type ValMetrics = Record<string, LevelMetrics>;
+export type ValMetrics = Record<string, ValLevelMetrics>;
 
 export interface StepProgress {
   epoch: number;
@@ -47,8 +47,8 @@ export interface StepProgress {
   eta: number; // seconds left for the remaining training steps (validation not included)
 }
 
-/** One line of history.jsonl. */
-export interface HistoryRow {
+/** One epoch's result (the train stage writes it as a line of history.jsonl: runs/schemas.ts HistoryRecord). */
+export interface EpochResult {
   epoch: number;
   lr: number; // the rate of the epoch's first update
   optimizer: string;
@@ -86,7 +86,7 @@ export interface TrainOptions {
   ema?: { decay: number } | null;
   evaluate?(epoch: number, weights: 'raw' | 'ema'): Promise<ValMetrics> | ValMetrics;
   onStep?(p: StepProgress): void;
-  onEpoch?(row: HistoryRow): void;
+  onEpoch?(row: EpochResult): void;
   /** The run's model/ folder: last/ is written every epoch, best/ when the target improves. */
   checkpointDir?: string;
   /** Told after each checkpoint is written (for the task's log line). */
@@ -104,7 +104,7 @@ export interface TrainOptions {
 }
 
 export interface TrainResult {
-  history: HistoryRow[];
+  history: EpochResult[];
   state: TrainState;
 }
 
@@ -168,7 +168,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
   }
 
-  const history: HistoryRow[] = [];
+  const history: EpochResult[] = [];
   const levelNames = levels.map((l) => l.name);
   const stateAt = (epoch: number, lr: number): TrainState => ({
     version: 1,
@@ -300,7 +300,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const val = opts.evaluate ? await opts.evaluate(epoch, 'raw') : undefined;
       const val_ema = opts.evaluate && ema ? await ema.withAveraged(() => opts.evaluate!(epoch, 'ema')) : undefined;
 
-      const row: HistoryRow = {
+      const row: EpochResult = {
         epoch, lr: epochLr, optimizer: optimizer.name, train_loss,
         ...(val ? { val } : {}), ...(val_ema ? { val_ema } : {}),
         images_per_s: images / trainSeconds,

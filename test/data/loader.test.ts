@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { BatchLoader, type Batch, type LoaderOptions } from '../../src/data/loader.ts';
+import { BatchLoader, type LoadedBatch, type LoaderOptions } from '../../src/data/loader.ts';
 import { ImageCache } from '../../src/data/cache.ts';
 import { UserError } from '../../src/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -37,12 +37,12 @@ const base = (rows: number[], extra: Partial<LoaderOptions> = {}): LoaderOptions
   augment: { random_crop: true, hflip: true, vflip: true }, normalize: { mean: [0, 0, 0], std: [1, 1, 1] }, ...extra,
 });
 
-async function collect(l: BatchLoader): Promise<Batch[]> {
-  const out: Batch[] = [];
+async function collect(l: BatchLoader): Promise<LoadedBatch[]> {
+  const out: LoadedBatch[] = [];
   for await (const b of l) out.push(b);
   return out;
 }
-const blue = (b: Batch, i: number, v = 0): number => Math.round(b.x[(v * b.rows.length + i) * b.size * b.size * 3 + 2] * 255);
+const blue = (b: LoadedBatch, i: number, v = 0): number => Math.round(b.x[(v * b.rows.length + i) * b.size * b.size * 3 + 2] * 255);
 
 test('batches keep the last partial batch, labels and pixels follow the rows', async () => {
   const idx = await dataset(7);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bytes, cacheProgress, cacheSummary, count, epochLine, indexProgress } from '../../src/stages/progress.ts';
-import type { HistoryRow } from '../../src/train/loop.ts';
+import type { EpochResult } from '../../src/train/loop.ts';
 
 test('index progress names bytes, folders and images', () => {
   assert.equal(indexProgress('train', { phase: 'read', done: 42614, total: 42614 }), 'train: reading metadata, 41.6 kB of 41.6 kB (100 %)');
@@ -28,7 +28,7 @@ test('a warm cache is checked, not "resized"; from the first miss on, the line s
     '30 images at 40 px, 10 resized now, 20 already cached; 4 bad images skipped (listed in run.json, data.bad_images)');
 });
 
-const row = (extra: Partial<HistoryRow> = {}): HistoryRow => ({
+const row = (extra: Partial<EpochResult> = {}): EpochResult => ({
   epoch: 2, lr: 0.003, optimizer: 'adam', train_loss: { total: 2.34567, species: 1.2 }, images_per_s: 71.234, seconds: 12,
   val: { species: { loss: 2.1, macro_f1: 0.4123, accuracy: 0.53 }, genus: { loss: 1, macro_f1: 0.9, accuracy: 0.9 } }, ...extra,
 });

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../../src/model/tf.ts';
-import { train, type HistoryRow, type TrainOptions, type TrainState } from '../../src/train/loop.ts';
+import { train, type EpochResult, type TrainOptions, type TrainState } from '../../src/train/loop.ts';
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
 import { epochOrder } from '../../src/train/sampler.ts';
 import { InterruptedError, RunError } from '../../src/errors.ts';
@@ -47,7 +47,7 @@ test('a short run on separable data beats chance (25 %) by a wide margin; histor
   const model = tinyConvNet();
   const trainData = quadrantData(96, 1);
   const valData = quadrantData(48, 2);
-  const rows: HistoryRow[] = [];
+  const rows: EpochResult[] = [];
   const steps: number[] = [];
   await train({
     ...base, model, epochs: 4, stepsPerEpoch: 6,
@@ -181,7 +181,7 @@ test('resume from model/last gives bit-identical weights, EMA and history to an 
 
   const dirB = tmp();
   const stop = new AbortController();
-  const rowsB: HistoryRow[] = [];
+  const rowsB: EpochResult[] = [];
   await assert.rejects(
     train({ ...common(tinyConvNet({ batchNorm: true, dropout: 0.3 })), checkpointDir: dirB, signal: stop.signal,
       onEpoch: (r) => { rowsB.push(r); if (r.epoch === 1) stop.abort('SIGINT'); } }),
@@ -197,7 +197,7 @@ test('resume from model/last gives bit-identical weights, EMA and history to an 
     assert.ok(readFileSync(join(dirA, 'last', f)).equals(readFileSync(join(dirB, 'last', f))), `last/${f}`);
   }
   assert.deepEqual(b.state.optimizers, a.state.optimizers, 'optimizer slots');
-  const strip = (r: HistoryRow) => ({ epoch: r.epoch, lr: r.lr, optimizer: r.optimizer, train_loss: r.train_loss });
+  const strip = (r: EpochResult) => ({ epoch: r.epoch, lr: r.lr, optimizer: r.optimizer, train_loss: r.train_loss });
   assert.deepEqual(rowsB.map(strip), a.history.map(strip));
   rmSync(dirA, { recursive: true });
   rmSync(dirB, { recursive: true });

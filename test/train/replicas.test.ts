@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../../src/model/tf.ts';
 import { ensureBackend } from '../../src/model/backend.ts';
-import { outputOrder, train, type HistoryRow, type TrainOptions, type TrainState } from '../../src/train/loop.ts';
+import { outputOrder, train, type EpochResult, type TrainOptions, type TrainState } from '../../src/train/loop.ts';
 import {
   createGradientEngine, dropoutKey, liveReplicaWorkers, resolveReplicas, shardSizes, type BatchGrads, type GradientEngine,
 } from '../../src/train/replicas.ts';
@@ -123,7 +123,7 @@ function options(model: tf.LayersModel, extra: Partial<TrainOptions> = {}): Trai
     ...extra,
   };
 }
-const strip = (r: HistoryRow) => ({ epoch: r.epoch, lr: r.lr, optimizer: r.optimizer, train_loss: r.train_loss });
+const strip = (r: EpochResult) => ({ epoch: r.epoch, lr: r.lr, optimizer: r.optimizer, train_loss: r.train_loss });
 
 test('training with 2 replicas is bit-identical for a seed (batch norm and dropout included) and differs from 1 replica', async () => {
   const net = () => tinyConvNet({ batchNorm: true, dropout: 0.3 });
@@ -147,7 +147,7 @@ test('resume with 2 replicas ends bit-identical to an uninterrupted run', async 
 
   const dirB = tmp();
   const stop = new AbortController();
-  const rowsB: HistoryRow[] = [];
+  const rowsB: EpochResult[] = [];
   await assert.rejects(
     train(options(net(), { epochs: 3, checkpointDir: dirB, signal: stop.signal,
       onEpoch: (r) => { rowsB.push(r); if (r.epoch === 1) stop.abort('SIGINT'); } })),

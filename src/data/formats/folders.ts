@@ -10,7 +10,7 @@ import { UserError } from '../../errors.ts';
 import type { DatasetIndex } from '../types.ts';
 import { buildHierarchy, type LabelUnits } from '../hierarchy.ts';
 import { compareIds } from './paths.ts';
-import type { DatasetFormat, LoadOptions } from './types.ts';
+import type { DatasetFormat, DatasetLoadOptions } from './types.ts';
 
 const IMAGE = /\.(jpe?g|png)$/i;
 /** Names inspect gives the levels of a tree `depth` directories deep, finest first. */
@@ -47,7 +47,7 @@ async function imageDepth(root: string, max = 8): Promise<number | null> {
   return null;
 }
 
-async function load(opts: LoadOptions): Promise<DatasetIndex> {
+async function load(opts: DatasetLoadOptions): Promise<DatasetIndex> {
   const { root, levels, split } = opts;
   const n = levels.length;
   const files: string[] = [];

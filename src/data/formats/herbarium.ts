@@ -18,7 +18,7 @@ import { readMetadata, ROOT_ARRAY_KEY, type MetadataDoc } from '../metadata-stre
 import { buildHierarchy, type LabelUnits } from '../hierarchy.ts';
 import { checkInsideRoot } from './paths.ts';
 import { makeRowLookup, sortRowsById } from './rows.ts';
-import type { DatasetFormat, LoadOptions, SplitName } from './types.ts';
+import type { DatasetFormat, DatasetLoadOptions, SplitName } from './types.ts';
 
 type Variant = 'herbarium2020' | 'herbarium2021' | 'herbarium2022';
 type Cat = Record<string, unknown>;
@@ -103,7 +103,7 @@ function list(doc: MetadataDoc, key: string, file: string, required: boolean): C
   return v as Cat[];
 }
 
-async function load(opts: LoadOptions): Promise<DatasetIndex> {
+async function load(opts: DatasetLoadOptions): Promise<DatasetIndex> {
   const { root, levels, split } = opts;
   const where = metadataPath(root, split);
   if (!where) {

@@ -7,9 +7,9 @@ import { UserError } from '../../errors.ts';
 import type { DatasetIndex } from '../types.ts';
 import { herbarium } from './herbarium.ts';
 import { folders } from './folders.ts';
-import type { DatasetFormat, LoadOptions, SplitName } from './types.ts';
+import type { DatasetFormat, DatasetLoadOptions, SplitName } from './types.ts';
 
-export type { DatasetFormat, LoadOptions, LoadProgress, SplitName } from './types.ts';
+export type { DatasetFormat, DatasetLoadOptions, LoadProgress, SplitName } from './types.ts';
 
 export const formats = new Registry<DatasetFormat>('dataset format');
 formats.register('herbarium', 'Herbarium FGVC metadata: 2020 and 2021 (metadata.json), 2022 (train_metadata.json)', herbarium);
@@ -29,7 +29,7 @@ export async function loadDataset(
   root: string,
   levels: string[],
   split: SplitName,
-  extra: Pick<LoadOptions, 'onProgress' | 'streamThresholdBytes'> = {},
+  extra: Pick<DatasetLoadOptions, 'onProgress' | 'streamThresholdBytes'> = {},
 ): Promise<DatasetIndex> {
   const f = formats.get(format);
   const abs = await assertDirectory(root);

@@ -11,7 +11,7 @@ export interface LoadProgress {
   total: number;
 }
 
-export interface LoadOptions {
+export interface DatasetLoadOptions {
   root: string;
   /** Label level names, finest first (data.levels). */
   levels: string[];
@@ -28,5 +28,5 @@ export interface DatasetFormat {
   detect(root: string): Promise<string | null>;
   /** Level names a variant knows, finest first (all of them: the default for inspect). */
   levelsOf(root: string, variant: string): Promise<string[]>;
-  load(opts: LoadOptions): Promise<DatasetIndex>;
+  load(opts: DatasetLoadOptions): Promise<DatasetIndex>;
 }

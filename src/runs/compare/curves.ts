@@ -1,6 +1,6 @@
 // Learning curves from history.jsonl: per epoch the learning rate and, for every level, the
 // training loss, the validation loss and the validation macro-F1; and the terminal's sparklines.
-import type { HistoryRow } from '../schemas.ts';
+import type { HistoryRecord } from '../schemas.ts';
 
 export interface LevelCurve {
   train_loss: (number | null)[];
@@ -24,7 +24,7 @@ export interface Curve {
 
 const num = (x: unknown): number | null => (typeof x === 'number' && Number.isFinite(x) ? x : null);
 
-export function learningCurve(run: string, history: HistoryRow[], level: string, levels: readonly string[] = [level]): Curve {
+export function learningCurve(run: string, history: HistoryRecord[], level: string, levels: readonly string[] = [level]): Curve {
   const all = [level, ...levels.filter((l) => l !== level)];
   return {
     run,

@@ -1,7 +1,7 @@
 // Metrics side by side: per split, level and TTA count, with deltas from the baseline; the one
 // number a run is known by (val, target level, default TTA, macro-F1), which exp ls shows too; and
 // hierarchy consistency.
-import type { LevelMetrics, MetricsJson } from '../schemas.ts';
+import type { LevelMetricsRecord, MetricsJson } from '../schemas.ts';
 import type { CompareRun } from './types.ts';
 
 export const METRIC_KEYS = ['macro_f1', 'accuracy', 'top5'] as const;
@@ -21,7 +21,7 @@ export interface MetricBlock {
 
 export const ttaNum = (k: string): number => Number(k.replace(/^tta/, ''));
 
-function cellOf(m: LevelMetrics | number | undefined): MetricCell | null {
+function cellOf(m: LevelMetricsRecord | number | undefined): MetricCell | null {
   if (!m || typeof m !== 'object') return null;
   return { macro_f1: m.macro_f1 ?? null, accuracy: m.accuracy ?? null, top5: m.top5 ?? null };
 }

@@ -1,6 +1,6 @@
 // What exp compare knows about one run, built by load.ts from the run record; everything else in
 // src/runs/compare/ works on this plain data.
-import type { HistoryRow, MetricsJson, RunStatus, SweepInfo } from '../schemas.ts';
+import type { HistoryRecord, MetricsJson, RunStatus, SweepInfo } from '../schemas.ts';
 
 export interface CompareRun {
   id: string;
@@ -14,7 +14,7 @@ export interface CompareRun {
   /** Flattened config (dotted path -> value), or null when the run has no readable config.yaml. */
   config: Record<string, unknown> | null;
   metrics: MetricsJson;
-  history: HistoryRow[];
+  history: HistoryRecord[];
   sweep: SweepInfo | null;
   seed: number | null;
   /** Level names, finest (target) first: data.levels of the config, else the metrics' levels. */

@@ -6,7 +6,7 @@ import { stringify } from 'yaml';
 import { writeNpy } from '../../../src/eval/npy.ts';
 import { macroF1FromCounts } from '../../../src/eval/metrics.ts';
 import { createRun } from '../../../src/runs/record.ts';
-import type { HistoryRow, SweepInfo } from '../../../src/runs/schemas.ts';
+import type { HistoryRecord, SweepInfo } from '../../../src/runs/schemas.ts';
 import { Rng } from '../../../src/util/rng.ts';
 
 export interface FixtureSpec {
@@ -109,7 +109,7 @@ export async function makeRun(runsDir: string, spec: FixtureSpec): Promise<strin
   const genusClasses = Array.from({ length: Math.ceil(C / 2) }, (_x, g) => `g${g}`);
   record.setData({ fingerprint: spec.fingerprint ?? 'f'.repeat(64), counts: { train: 100, val: spec.ids.length }, classes: { species: C, genus: genusClasses.length } });
   for (const [i, e] of (spec.epochs ?? []).entries()) {
-    const row: HistoryRow = {
+    const row: HistoryRecord = {
       epoch: i + 1, lr: 0.003, train: { species: e.loss + 0.1, genus: e.loss }, train_loss: 2 * e.loss,
       val: { species: { loss: e.loss, macro_f1: e.f1, accuracy: e.f1, top5: null }, genus: { loss: e.loss / 2, macro_f1: e.f1, accuracy: e.f1, top5: null } },
       images_per_s: 100, seconds: 1,

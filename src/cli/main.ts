@@ -109,7 +109,7 @@ function globalHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}${c.summary}`),
     '',
     "Run 'exp <command> --help' for a command's options and an example.",
-    'Exit codes: 0 success, 1 run failure, 2 invalid input (config, arguments, data), 130/143 interrupted.',
+    'Exit codes: 0 success, 1 run failure, 2 invalid input (config, arguments, data), 130/143/129 interrupted (SIGINT/SIGTERM/SIGHUP), 140 preempted (SIGUSR2: model/last saved at the step reached).',
     'Set EXP_DEBUG=1 to see stack traces.',
     '',
   ].join('\n');

@@ -320,7 +320,7 @@ export class RunRecord {
     this.finish({
       status: 'interrupted',
       finished: utc(),
-      error: { message: `interrupted by ${signal}`, ...(where ? { stage: where } : {}), type: 'InterruptedError' },
+      error: { message: `interrupted by ${signal}`, ...(where ? { stage: where } : {}), type: 'InterruptedError', signal },
       stages: this.endStages('interrupted'),
     });
     return true;
@@ -345,10 +345,11 @@ export class RunRecord {
   }
 }
 
-// Signals. One process-wide listener per signal. The first SIGINT, SIGTERM or SIGHUP marks every
+// Signals. One process-wide listener per signal. The first SIGINT, SIGTERM, SIGHUP or SIGUSR2 marks every
 // active record interrupted, synchronously (so the record says so whatever happens next), and
 // tells each run (its AbortController), which then unwinds: the running stage stops at its next
-// step, InterruptedError reaches src/cli/main.ts, and exp exits 130/143/129. Nothing here calls
+// step, InterruptedError reaches src/cli/main.ts, and exp exits 130/143/129/140 (after SIGUSR2 or
+// SIGTERM the training loop first saves model/last at that step: errors.ts CHECKPOINT_SIGNALS). Nothing here calls
 // process.exit. Two ways still end the process at once, because a user who presses Ctrl-C twice,
 // or waits, expects it to stop: a second signal, or a stage that has not stopped within the
 // grace period (a blocking read, a stuck worker). Both re-raise the signal with its default
@@ -396,7 +397,7 @@ function killNow(signal: NodeJS.Signals, why: string): void {
 }
 
 /**
- * Until the returned function is called (when the run ends): on SIGINT, SIGTERM or SIGHUP mark
+ * Until the returned function is called (when the run ends): on SIGINT, SIGTERM, SIGHUP or SIGUSR2 mark
  * `record` interrupted and call `onSignal` (e.g. abort the run's AbortController). `graceMs`
  * bounds how long the process may take to stop afterwards (default DEFAULT_GRACE_MS).
  */

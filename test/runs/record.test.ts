@@ -165,7 +165,7 @@ function holdRun(runsDir: string, cwd: string, signal: NodeJS.Signals, mode = 'u
 function assertInterrupted(dir: string, sig: string): void {
   const json = readRunJson(dir);
   assert.equal(json.status, 'interrupted');
-  assert.deepEqual(json.error, { message: `interrupted by ${sig}`, stage: 'train', type: 'InterruptedError' });
+  assert.deepEqual(json.error, { message: `interrupted by ${sig}`, stage: 'train', type: 'InterruptedError', signal: sig });
   assert.ok(typeof json.finished === 'string');
   assert.deepEqual(json.stages.map((s) => [s.name, s.status]), [['train', 'interrupted']]);
 }

@@ -17,14 +17,14 @@ const history = (dir: string) => readFileSync(join(dir, 'history.jsonl'), 'utf8'
 const base = ['run', 'experiments/quickstart.yaml', ...SMOKE, '--set', 'train.epochs=2', '--set', 'train.max_steps_per_epoch=8',
   '--set', 'train.batch_size=8', '--backend', 'wasm'];
 
-/** Starts a run and sends `signal` once it reports its first training step. */
-async function preempted(runs: string, signal: NodeJS.Signals) {
+/** Starts a run and sends `signals` once it reports its first training step. */
+async function preempted(runs: string, ...signals: NodeJS.Signals[]) {
   let sent = false;
   const p = exp([...base, '--runs-dir', runs], {
     onStdout: (out) => {
       if (!sent && /epoch 1\/2 {2}step \d+\/8/.test(out)) {
         sent = true;
-        p.child.kill(signal);
+        for (const s of signals) p.child.kill(s);
       }
     },
   });

@@ -24,6 +24,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { UserError } from '../errors.ts';
 
 /** What a lock file holds. */
 export interface ClaimHolder {
@@ -188,7 +189,13 @@ const TORN_MS = 60_000;
 
 /** Claims `path` for this process, breaking a stale lock; see the top of this file. */
 export async function acquireClaim(path: string, o: ClaimOptions = {}): Promise<ClaimResult> {
-  mkdirSync(dirname(path), { recursive: true });
+  const unwritable = (e: unknown) => new UserError(`cannot claim ${path}: ${(e as Error).message}. ` +
+    'Every task that runs a point writes its claim and its run into the runs directory: make it writable there, or pass --runs-dir DIR.');
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (e) {
+    throw unwritable(e);
+  }
   const host = o.host ?? hostname();
   let broke: { holder: ClaimHolder; why: string } | null = null;
   for (let attempt = 0; attempt < 50; attempt++) {
@@ -200,7 +207,7 @@ export async function acquireClaim(path: string, o: ClaimOptions = {}): Promise<
     try {
       fd = openSync(path, 'wx');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw unwritable(e);
       const cur = readClaim(path);
       if (!cur) continue; // released meanwhile
       if (!cur.holder) {

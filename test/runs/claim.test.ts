@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync
 import { join } from 'node:path';
 import { hostname, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { UserError } from '../../src/errors.ts';
 import { acquireClaim, breakClaim, currentJob, readClaim, type ClaimHolder, type ClaimResult } from '../../src/runs/claim.ts';
 
 const tmp = (t: { after(fn: () => void): void }) => {
@@ -127,4 +128,10 @@ test('six processes racing for a point with a stale lock: exactly one claims it'
   assert.deepEqual(outs.filter((o) => o === 'claimed').length, 1, outs.join(','));
   assert.deepEqual(outs.filter((o) => o === 'lost').length, 5, outs.join(','));
   assert.equal(existsSync(path), false, 'released by the winner');
+});
+
+test('a runs directory where the claim cannot be written is a UserError naming it', async (t) => {
+  const dir = tmp(t);
+  writeFileSync(join(dir, 'claims'), 'a file where the claims folder should be'); // fails for root too
+  await assert.rejects(acquireClaim(join(dir, 'claims', '0.lock'), { env: {} }), (e) => e instanceof UserError && /cannot claim .*claims\/0\.lock: .*--runs-dir/.test(e.message));
 });

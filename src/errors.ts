@@ -41,11 +41,20 @@ export class RunError extends ExpError {
 }
 
 /** Exit status of a process stopped by a signal, as a shell reports it: 128 + the signal number. */
-export const SIGNAL_EXIT_CODES: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 };
+export const SIGNAL_EXIT_CODES: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129, SIGUSR2: 140 };
 
 /**
- * Thrown when SIGINT, SIGTERM or SIGHUP stops a run; the record says `interrupted`. Its exit code
- * follows the signal (130, 143, 129), so `exp` ends the way a killed job would.
+ * Signals after which a training run saves model/last at its next step boundary before it stops
+ * (a mid-epoch checkpoint that `exp run --resume` continues from). SIGUSR2 is "preempted: save and
+ * stop" (what a cluster's batch script forwards before a time limit); SIGTERM is what Slurm sends
+ * before SIGKILL on scancel or a time limit, so it saves too. SIGINT (Ctrl-C) and SIGHUP stop
+ * without writing a checkpoint: the one from the last finished epoch stays.
+ */
+export const CHECKPOINT_SIGNALS: readonly string[] = ['SIGUSR2', 'SIGTERM'];
+
+/**
+ * Thrown when SIGINT, SIGTERM, SIGHUP or SIGUSR2 stops a run; the record says `interrupted`. Its
+ * exit code follows the signal (130, 143, 129, 140), so `exp` ends the way a killed job would.
  */
 export class InterruptedError extends ExpError {
   /** `next`: what the user can do now (e.g. the command that continues the run), after the signal. */
@@ -59,6 +68,11 @@ export class InterruptedError extends ExpError {
     if (r instanceof InterruptedError) return r;
     return new InterruptedError(typeof r === 'string' ? r : 'abort');
   }
+}
+
+/** Whether an aborted run signal asks for a checkpoint before stopping (CHECKPOINT_SIGNALS). */
+export function checkpointRequested(signal: AbortSignal | undefined): boolean {
+  return !!signal?.aborted && CHECKPOINT_SIGNALS.includes(InterruptedError.of(signal).signal);
 }
 
 /** Throws InterruptedError once `signal` has aborted: where long work yields to Ctrl-C. */

@@ -109,7 +109,8 @@ function globalHelp(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}${c.summary}`),
     '',
     "Run 'exp <command> --help' for a command's options and an example.",
-    'Exit codes: 0 success, 1 run failure, 2 invalid input (config, arguments, data), 128 + the signal when interrupted (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).',
+    'Exit codes: 0 success, 1 run failure, 2 invalid input (config, arguments, data), 128 + the signal when interrupted',
+    '(130 SIGINT, 143 SIGTERM, 129 SIGHUP), 140 preempted (SIGUSR2: model/last saved at the step reached).',
     'Set EXP_DEBUG=1 to see stack traces.',
     '',
   ].join('\n');

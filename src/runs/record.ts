@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, realpathSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { SIGNAL_EXIT_CODES, StorageError, UserError } from '../errors.ts';
+import { CHECKPOINT_SIGNALS, SIGNAL_EXIT_CODES, StorageError, UserError } from '../errors.ts';
 import { appendDurable, SpaceReserve, writeAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { readMetricsFile, readRunJson } from './read.ts';
 import { sha256 } from '../util/hash.ts';
@@ -320,7 +320,7 @@ export class RunRecord {
     this.finish({
       status: 'interrupted',
       finished: utc(),
-      error: { message: `interrupted by ${signal}`, ...(where ? { stage: where } : {}), type: 'InterruptedError' },
+      error: { message: `interrupted by ${signal}`, ...(where ? { stage: where } : {}), type: 'InterruptedError', signal },
       stages: this.endStages('interrupted'),
     });
     return true;
@@ -345,14 +345,19 @@ export class RunRecord {
   }
 }
 
-// Signals. One process-wide listener per signal. The first SIGINT, SIGTERM or SIGHUP marks every
+// Signals. One process-wide listener per signal. The first SIGINT, SIGTERM, SIGHUP or SIGUSR2 marks every
 // active record interrupted, synchronously (so the record says so whatever happens next), and
 // tells each run (its AbortController), which then unwinds: the running stage stops at its next
-// step, InterruptedError reaches src/cli/main.ts, and exp exits 130/143/129. Nothing here calls
+// step, InterruptedError reaches src/cli/main.ts, and exp exits 130/143/129/140 (after SIGUSR2 or
+// SIGTERM the training loop first saves model/last at that step: errors.ts CHECKPOINT_SIGNALS). Nothing here calls
 // process.exit. Two ways still end the process at once, because a user who presses Ctrl-C twice,
 // or waits, expects it to stop: a second signal, or a stage that has not stopped within the
 // grace period (a blocking read, a stuck worker). Both re-raise the signal with its default
-// action, so the shell sees the process killed by it (exit status 128 + signal number).
+// action, so the shell sees the process killed by it (exit status 128 + signal number). One
+// exception: a SIGUSR2 or SIGTERM after a SIGUSR2 or SIGTERM is ignored (logged), since a cluster
+// may deliver both to the process (the batch script forwards its signal, the scheduler signals
+// every process of the job), and dying then would lose the checkpoint being written; the grace
+// period still bounds it, and SIGINT still stops it at once.
 const SIGNALS = Object.keys(SIGNAL_EXIT_CODES) as NodeJS.Signals[];
 /** How long an interrupted run may take to stop before the process is ended by force. */
 export const DEFAULT_GRACE_MS = 30_000;
@@ -362,6 +367,16 @@ let graceMs = DEFAULT_GRACE_MS;
 let received: NodeJS.Signals | null = null;
 
 function onSignal(signal: NodeJS.Signals): void {
+  if (received && CHECKPOINT_SIGNALS.includes(received) && CHECKPOINT_SIGNALS.includes(signal)) {
+    for (const r of active) {
+      try {
+        r.log(`${signal} after ${received}: already saving model/last and stopping`);
+      } catch {
+        // the log line is only a note
+      }
+    }
+    return;
+  }
   if (received) return killNow(signal, `second ${signal}`);
   received = signal;
   for (const r of active) {
@@ -396,7 +411,7 @@ function killNow(signal: NodeJS.Signals, why: string): void {
 }
 
 /**
- * Until the returned function is called (when the run ends): on SIGINT, SIGTERM or SIGHUP mark
+ * Until the returned function is called (when the run ends): on SIGINT, SIGTERM, SIGHUP or SIGUSR2 mark
  * `record` interrupted and call `onSignal` (e.g. abort the run's AbortController). `graceMs`
  * bounds how long the process may take to stop afterwards (default DEFAULT_GRACE_MS).
  */

@@ -29,7 +29,7 @@ export interface DataInfo { fingerprint: string; counts: { train: number; [split
 export interface NormalizeInfo { mean: number[]; std: number[]; images?: number; cached?: boolean }
 export interface CpuInfo { model: string | null; isa: string | null; simd: string[]; cores: number }
 export interface Versions { node: string; exp: string; tfjs: string | null; lockfile_sha256: string | null; cpu?: CpuInfo }
-export interface ErrorRecord { message: string; stage?: string; type?: string }
+export interface ErrorRecord { message: string; stage?: string; type?: string; /** the signal that interrupted the run */ signal?: string }
 
 /** run.json */
 export interface RunJson {

@@ -117,7 +117,8 @@ export const trainStage: StageKind<'train', TrainParams> = {
       model = ck.model;
       if (!ck.state) throw new Error(`internal: ${ctx.resumeFrom} has no state.json`);
       resume = { state: ck.state, emaWeights: ck.emaWeights };
-      io.log(`resuming after epoch ${ck.state.epoch}`);
+      const at = ck.state.in_epoch;
+      io.log(at ? `resuming epoch ${ck.state.epoch + 1} at step ${at.step}` : `resuming after epoch ${ck.state.epoch}`);
     } else {
       model = buildModel({
         backbone: c.model.backbone,
@@ -160,9 +161,14 @@ export const trainStage: StageKind<'train', TrainParams> = {
       for await (const b of loader) yield { x: b.x, labels: b.labels, n: b.rows.length };
     })();
 
-    const batchesFor = (epoch: number) => {
+    // `skip` (a resumed mid-epoch checkpoint): the epoch's order is the same, its first batches are
+    // left out before anything is decoded. Augmentation is keyed by (seed, epoch, row), so the rest
+    // are the batches an uninterrupted run trains. (A batch whose every image was skipped as bad
+    // yields nothing and is not counted, so after one the resumed epoch would be one batch off.)
+    const batchesFor = (epoch: number, skip: number) => {
       const order = epochOrder(c.train.sampler, trainLabels, c.seed, epoch);
-      const rows = Int32Array.from(order.subarray(0, Math.min(order.length, steps * batchSize)), (i) => trainSet.rows[i]);
+      const end = Math.min(order.length, steps * batchSize);
+      const rows = Int32Array.from(order.subarray(Math.min(end, skip * batchSize), end), (i) => trainSet.rows[i]);
       return batchesOf(new BatchLoader(trainSet.index, { ...imageOpts, rows, batchSize, seed: c.seed, epoch, augment: c.augment, onSkip: skipsOf('train') }));
     };
 
@@ -203,6 +209,12 @@ export const trainStage: StageKind<'train', TrainParams> = {
       resume,
       seed: c.seed,
       signal: ctx.signal,
+      onCheckpoint: (kind, _dir, epoch, step) => {
+        if (step !== undefined) {
+          io.log(`saved model/last at epoch ${epoch + 1}, step ${step}/${steps} before stopping; ` +
+            `exp run --resume ${ctx.record.dir} continues from there`);
+        }
+      },
       replicas: replicas.count,
       onStep: (s) => io.progress(
         `epoch ${s.epoch + 1}/${s.epochs}  step ${s.step}/${s.steps}  loss ${s.loss.toFixed(3)}  ` +

@@ -11,6 +11,12 @@
 // decodes the next batches. The lag also bounds how far this thread runs ahead of the GPU, so
 // memory stays flat. A diverged loss is then caught LOSS_LAG steps late, still naming its own
 // step. Other backends read each step's losses at once, as before.
+// Preemption: once the run's signal aborts with SIGUSR2 or SIGTERM (errors.ts CHECKPOINT_SIGNALS),
+// the loop finishes the step it is in (and the accumulation group, and the steps in flight), writes
+// model/last with the position inside the epoch (TrainState.in_epoch: batches done, the epoch's loss
+// sums so far) and then throws InterruptedError. A resume skips the batches already done (the
+// source starts at `skip`; the order is keyed by (seed, epoch), the dropout masks by the global
+// step, the learning rate by the step in the epoch) and ends bit-identical to an uninterrupted run.
 import { tf } from '../model/tf.ts';
 import { buildLevelLosses, type LevelInfo, type LossSpec } from '../model/losses.ts';
 import { checkSchedule, lrAt, type ScheduleSpec } from '../model/schedules.ts';
@@ -19,7 +25,7 @@ import { Ema, modelWeights } from '../model/ema.ts';
 import { OptimizerPhases, type OptimizerPlan } from './phases.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { createGradientEngine, type GradientEngine } from './replicas.ts';
-import { RunError, UserError, throwIfInterrupted } from '../errors.ts';
+import { InterruptedError, RunError, UserError, checkpointRequested, throwIfInterrupted } from '../errors.ts';
 import { readsAreAsync, readVariablesToHost } from '../model/backend.ts';
 import { join } from 'node:path';
 import type { BatchSource } from './batch.ts';
@@ -63,6 +69,11 @@ export interface EpochResult {
 export interface TrainState {
   version: 1;
   epoch: number; // epochs completed = the next epoch to run
+  /**
+   * A checkpoint written inside epoch `epoch` (preemption): the batches of it already trained and
+   * the sums its history row needs. Absent in a checkpoint written at the end of an epoch.
+   */
+  in_epoch?: InEpochState;
   seed: number | null;
   optimizers: OptimizerState[];
   schedule: { type: string; epoch: number; lr: number };
@@ -80,7 +91,11 @@ export interface TrainOptions {
   epochs: number;
   /** Batches per epoch (for the schedule's in-epoch position, progress and ETA). */
   stepsPerEpoch: number;
-  batchesFor(epoch: number): BatchSource;
+  /**
+   * The batches of `epoch`, from batch number `skip` on (0 but when a mid-epoch checkpoint is
+   * resumed): a source must leave out the first `skip` batches, ideally without decoding them.
+   */
+  batchesFor(epoch: number, skip: number): BatchSource;
   /** Gradient accumulation: one optimizer update per this many batches (default 1). */
   accumulate?: number;
   ema?: { decay: number } | null;
@@ -89,8 +104,8 @@ export interface TrainOptions {
   onEpoch?(row: EpochResult): void;
   /** The run's model/ folder: last/ is written every epoch, best/ when the target improves. */
   checkpointDir?: string;
-  /** Told after each checkpoint is written (for the task's log line). */
-  onCheckpoint?(kind: 'best' | 'last', dir: string, epoch: number): void;
+  /** Told after each checkpoint is written (for the task's log line); `step` for a mid-epoch one. */
+  onCheckpoint?(kind: 'best' | 'last', dir: string, epoch: number, step?: number): void;
   /** Continue from a checkpoint made by this loop (loadCheckpoint's state and emaWeights). */
   resume?: { state: TrainState; emaWeights?: Record<string, Float32Array> };
   seed?: number;
@@ -106,6 +121,18 @@ export interface TrainOptions {
 export interface TrainResult {
   history: EpochResult[];
   state: TrainState;
+}
+
+/** Where a mid-epoch checkpoint stopped inside its epoch. */
+export interface InEpochState {
+  /** Batches of the epoch trained (the resumed epoch starts at this batch). */
+  step: number;
+  /** Per level (finest first), then the weighted total: sum of loss * batch size so far. */
+  loss_sums: number[];
+  /** Images trained in the epoch so far. */
+  images: number;
+  /** Seconds the epoch had run (its history row's seconds include them). */
+  seconds: number;
 }
 
 /**
@@ -153,6 +180,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const ema = opts.ema ? new Ema(modelWeights(model), opts.ema.decay) : null;
   let best: TrainState['best'] = null;
   let startEpoch = 0;
+  let resumeIn: InEpochState | undefined;
 
   if (opts.resume) {
     const s = opts.resume.state;
@@ -162,6 +190,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     phases.setState(s.optimizers);
     best = s.best;
     startEpoch = s.epoch;
+    resumeIn = s.in_epoch;
+    if (resumeIn && !(Number.isInteger(resumeIn.step) && resumeIn.step >= 0 && resumeIn.loss_sums.length === levels.length + 1)) {
+      throw new UserError(`the checkpoint's in_epoch state (step ${resumeIn.step}, ${resumeIn.loss_sums.length} loss sums) does not fit this experiment's ${levels.length} levels; resume with the run's own config.`);
+    }
     if (ema) {
       if (!opts.resume.emaWeights) throw new UserError('the experiment enables ema but the checkpoint has no ema/ weights; resume with the run\'s own config.');
       ema.setState({ weights: opts.resume.emaWeights });
@@ -170,9 +202,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const history: EpochResult[] = [];
   const levelNames = levels.map((l) => l.name);
-  const stateAt = (epoch: number, lr: number): TrainState => ({
+  const stateAt = (epoch: number, lr: number, inEpoch?: InEpochState): TrainState => ({
     version: 1,
     epoch,
+    ...(inEpoch ? { in_epoch: inEpoch } : {}),
     seed: opts.seed ?? null,
     optimizers: phases.getState(),
     schedule: { type: opts.scheduleSpec.type, epoch, lr },
@@ -191,10 +224,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         lrAt(opts.scheduleSpec, baseLr, { epoch, stepInEpoch: step, stepsPerEpoch, epochs });
       const epochLr = lrFor(0);
       lastLr = epochLr;
-      const t0 = performance.now();
+      const carried = epoch === startEpoch ? resumeIn : undefined;
+      const t0 = performance.now() - (carried?.seconds ?? 0) * 1000;
       const sums = new Float64Array(levels.length + 1);
-      let images = 0;
-      let step = 0;
+      if (carried) sums.set(carried.loss_sums);
+      let images = carried?.images ?? 0;
+      const skip = carried?.step ?? 0;
+      let step = skip;
       let acc: tf.Tensor[] | null = null; // accumulated n-weighted gradients
       let accN = 0;
       let accCount = 0;
@@ -214,9 +250,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         images += n;
       };
       const report = (done: number, loss: number) => {
-        if (!opts.onStep) return;
+        if (!opts.onStep || opts.signal?.aborted) return; // once interrupted, progress would throw
         const secs = (performance.now() - t0) / 1000;
-        const rate = done / Math.max(secs, 1e-9);
+        const rate = Math.max(done - skip, 1) / Math.max(secs - (carried?.seconds ?? 0), 1e-9);
         const left = stepsPerEpoch - done + (epochs - epoch - 1) * stepsPerEpoch;
         opts.onStep({
           epoch, epochs, step: done, steps: stepsPerEpoch, loss,
@@ -246,8 +282,28 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         ema?.update();
       };
 
-      for await (const batch of opts.batchesFor(epoch)) {
-        throwIfInterrupted(opts.signal);
+      /**
+       * Preempted (SIGUSR2, SIGTERM): at a step boundary with nothing accumulated or in flight,
+       * write model/last at this position in the epoch and stop. Other signals stop at once.
+       */
+      const stopIfInterrupted = async () => {
+        if (!opts.signal?.aborted) return;
+        if (!checkpointRequested(opts.signal) || !opts.checkpointDir) throwIfInterrupted(opts.signal);
+        while (inFlight.length) await settleOldest();
+        if (step > 0) { // at step 0 model/last already holds this state (the previous epoch's end)
+          await readVariablesToHost(); // optimizer state is read synchronously below (stateAt)
+          const inEpoch: InEpochState = { step, loss_sums: Array.from(sums), images, seconds: (performance.now() - t0) / 1000 };
+          const dir = join(opts.checkpointDir!, 'last');
+          await saveCheckpoint(dir, model, stateAt(epoch, epochLr, inEpoch), ema ? { ema } : {});
+          opts.onCheckpoint?.('last', dir, epoch, step);
+        }
+        throw InterruptedError.of(opts.signal);
+      };
+
+      for await (const batch of opts.batchesFor(epoch, skip)) {
+        // inside an accumulation group only a signal that needs no checkpoint stops at once
+        if (accCount === 0) await stopIfInterrupted();
+        else if (!checkpointRequested(opts.signal)) throwIfInterrupted(opts.signal);
         // dropout masks are keyed by the global step, so a resumed run draws the same ones
         const dropoutStep = epoch * stepsPerEpoch + step;
         let g: tf.Tensor[];
@@ -284,6 +340,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         }
         if (accCount >= accumulate) flush();
         step++;
+        if (accCount === 0 && step < stepsPerEpoch) await stopIfInterrupted(); // the epoch's last step: its end saves
 
         if (vals) report(step, vals[levels.length]);
         while (inFlight.length > lag) await settleOldest();

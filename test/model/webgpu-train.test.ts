@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../../src/model/tf.ts';
 import { ensureBackend } from '../../src/model/backend.ts';
-import { LOSS_LAG, train, type StepProgress, type TrainOptions } from '../../src/train/loop.ts';
+import { LOSS_LAG, train, type StepProgress, type TrainOptions, type TrainState } from '../../src/train/loop.ts';
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
 import { RunError } from '../../src/errors.ts';
 import { batches, H, C, quadrantData, tinyConvNet } from '../train/helpers.ts';
@@ -124,6 +124,40 @@ test(`${WEBGPU}: a NaN loss read ${LOSS_LAG} steps late still stops the run nami
   await new Promise((r) => setTimeout(r, 200));
   model.dispose();
   assert.ok(tf.memory().numTensors <= before, `${tf.memory().numTensors} tensors left, ${before} before`);
+});
+
+test(`${WEBGPU}: preempted (SIGUSR2) with steps in flight, the checkpoint counts every queued step; the resume continues that epoch`, async (t) => {
+  if (!info) return t.skip(skip);
+  await ensureBackend(WEBGPU);
+  const opts = (model: tf.LayersModel, dir: string, extra: Partial<TrainOptions> = {}) => options(model, dir, {
+    epochs: 2, evaluate: undefined, batchesFor: (_e, skip) => batches(data, [...data.fine.keys()].slice(skip * 8), 8), ...extra,
+  });
+  const dirA = mkdtempSync(join(tmpdir(), 'exp-webgpu-pre-'));
+  const a = await train(opts(tinyConvNet(), dirA));
+  const dirB = mkdtempSync(join(tmpdir(), 'exp-webgpu-pre-'));
+  const stop = new AbortController();
+  const rows: typeof a.history = [];
+  await assert.rejects(train(opts(tinyConvNet(), dirB, {
+    signal: stop.signal, onEpoch: (r) => rows.push(r),
+    onStep: (p) => { if (p.epoch === 1 && p.step === 1) stop.abort('SIGUSR2'); }, // reported LOSS_LAG steps late
+  })), (e: Error) => e.message === 'interrupted by SIGUSR2');
+  const ck = await loadCheckpoint<TrainState>(join(dirB, 'last'));
+  const at = ck.state!.in_epoch!;
+  assert.equal(ck.state!.epoch, 1);
+  assert.ok(at.step >= 2 && at.step % 2 === 0 && at.step < 6, `saved at step ${at.step}: after a whole accumulation group`);
+  assert.equal(at.images, at.step * 8, 'the losses of the steps in flight were read before saving');
+  const b = await train(opts(ck.model, dirB, { resume: { state: ck.state!, emaWeights: ck.emaWeights }, onEpoch: (r) => rows.push(r) }));
+  assert.deepEqual(rows.map((r) => r.epoch), [0, 1]);
+  rows.forEach((row, e) => {
+    for (const k of Object.keys(row.train_loss)) {
+      const r = a.history[e].train_loss[k];
+      assert.ok(Math.abs(row.train_loss[k] - r) < 1e-4 * r, `epoch ${e} ${k}: ${row.train_loss[k]} vs ${r}`);
+    }
+  });
+  assert.deepEqual(b.state.optimizers.map((o) => o.step), a.state.optimizers.map((o) => o.step));
+  ck.model.dispose();
+  rmSync(dirA, { recursive: true });
+  rmSync(dirB, { recursive: true });
 });
 
 test(`${WEBGPU}: exp run (TTA predictions, submission), exp show, exp predict --tta and exp ensemble`, async (t) => {

@@ -165,7 +165,7 @@ function holdRun(runsDir: string, cwd: string, signal: NodeJS.Signals, mode = 'u
 function assertInterrupted(dir: string, sig: string): void {
   const json = readRunJson(dir);
   assert.equal(json.status, 'interrupted');
-  assert.deepEqual(json.error, { message: `interrupted by ${sig}`, stage: 'train', type: 'InterruptedError' });
+  assert.deepEqual(json.error, { message: `interrupted by ${sig}`, stage: 'train', type: 'InterruptedError', signal: sig });
   assert.ok(typeof json.finished === 'string');
   assert.deepEqual(json.stages.map((s) => [s.name, s.status]), [['train', 'interrupted']]);
 }
@@ -188,6 +188,16 @@ test('a stage that ignores the interruption is ended after the grace period; a s
   for (const r of [stuck, twice]) assertInterrupted(r.dir, 'SIGINT');
   assert.match(readFileSync(join(stuck.dir, 'log.txt'), 'utf8'), /stopped at once: still running 0\.3 s after SIGINT/);
   assert.match(readFileSync(join(twice.dir, 'log.txt'), 'utf8'), /stopped at once: second SIGINT/);
+});
+
+test('a second SIGUSR2 or SIGTERM while the checkpoint is written is ignored (a cluster may send both); the run ends 140/143', async (t) => {
+  const root = tempDir(t);
+  const [usr2, term] = await Promise.all([holdRun(join(root, 'a'), root, 'SIGUSR2', 'saving', 2), holdRun(join(root, 'b'), root, 'SIGTERM', 'saving', 2)]);
+  assert.deepEqual([usr2.code, term.code], [140, 143]);
+  for (const [r, sig] of [[usr2, 'SIGUSR2'], [term, 'SIGTERM']] as const) {
+    assertInterrupted(r.dir, sig);
+    assert.match(readFileSync(join(r.dir, 'log.txt'), 'utf8'), new RegExp(`${sig} after ${sig}: already saving model/last and stopping`));
+  }
 });
 
 test('a finished run being added to keeps its status: only the running stage records a failure or an interruption', async (t) => {

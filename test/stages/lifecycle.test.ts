@@ -74,7 +74,7 @@ test('Ctrl-C during exp ensemble: exit 130, the run and its running stage interr
   const [dir] = readdirSync(out).map((d) => join(out, d));
   const run = runJson(dir);
   assert.equal(run.status, 'interrupted');
-  assert.deepEqual(run.error, { message: 'interrupted by SIGINT', stage: 'blend:val', type: 'InterruptedError' });
+  assert.deepEqual(run.error, { message: 'interrupted by SIGINT', stage: 'blend:val', type: 'InterruptedError', signal: 'SIGINT' });
   assert.deepEqual(stages(dir), [['blend:val', 'interrupted']]);
   assert.deepEqual(run.predictions, [], 'no prediction set is listed that was not finished');
 });

@@ -202,3 +202,42 @@ test('resume from model/last gives bit-identical weights, EMA and history to an 
   rmSync(dirA, { recursive: true });
   rmSync(dirB, { recursive: true });
 });
+
+test('preempted mid-epoch (SIGUSR2): model/last at the end of the accumulation group reached; the resume skips those batches and ends bit-identical', async () => {
+  const data = quadrantData(48, 9);
+  const common = (model: tf.LayersModel): TrainOptions => ({
+    ...base, model, epochs: 2, stepsPerEpoch: 6, accumulate: 2, ema: { decay: 0.8 }, seed: 5,
+    optimizerSpec: { name: 'adam', lr: 0.01 },
+    scheduleSpec: { type: 'cosine', warmup_epochs: 1, min_lr: 1e-4 }, // the lr moves inside the epoch
+    batchesFor: (epoch, skip) => batches(data, epochOrder('uniform', data.fine, 5, epoch).subarray(skip * 8), 8),
+  });
+  const dirA = tmp();
+  const a = await train({ ...common(tinyConvNet({ batchNorm: true, dropout: 0.3 })), checkpointDir: dirA });
+
+  const dirB = tmp();
+  const stop = new AbortController();
+  const rowsB: EpochResult[] = [];
+  await assert.rejects(
+    train({ ...common(tinyConvNet({ batchNorm: true, dropout: 0.3 })), checkpointDir: dirB, signal: stop.signal,
+      onEpoch: (r) => rowsB.push(r),
+      // after 3 batches of epoch 1 the group of batches 3-4 is half done: the checkpoint waits for it
+      onStep: (s) => { if (s.epoch === 1 && s.step === 3) stop.abort('SIGUSR2'); } }),
+    (e) => e instanceof InterruptedError && e.signal === 'SIGUSR2' && e.exitCode === 140,
+  );
+  const ck = await loadCheckpoint<TrainState>(join(dirB, 'last'));
+  assert.equal(ck.state!.epoch, 1);
+  assert.equal(ck.state!.in_epoch?.step, 4);
+  assert.equal(ck.state!.in_epoch?.images, 32);
+  assert.deepEqual(rowsB.map((r) => r.epoch), [0], 'no row for the interrupted epoch');
+  const skipped: number[] = [];
+  await train({ ...common(ck.model), checkpointDir: dirB, resume: { state: ck.state!, emaWeights: ck.emaWeights },
+    onEpoch: (r) => rowsB.push(r), onStep: (s) => skipped.push(s.step) });
+  assert.deepEqual(skipped, [5, 6], 'the resumed epoch starts at its fifth batch');
+  for (const f of ['weights.bin', 'ema/weights.bin']) {
+    assert.ok(readFileSync(join(dirA, 'last', f)).equals(readFileSync(join(dirB, 'last', f))), `last/${f}`);
+  }
+  const strip = (r: EpochResult) => ({ epoch: r.epoch, lr: r.lr, optimizer: r.optimizer, train_loss: r.train_loss });
+  assert.deepEqual(rowsB.map(strip), a.history.map(strip), 'the interrupted epoch\'s row has every batch\'s loss');
+  rmSync(dirA, { recursive: true });
+  rmSync(dirB, { recursive: true });
+});

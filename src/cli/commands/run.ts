@@ -48,7 +48,11 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
       throw new UserError(`exp run ${flag} takes no experiment file, --set or --sweep: it runs the recorded config. Example: exp run ${flag} ${flag === '--resume' ? 'runs/<run>' : 'sw-0123456789ab/0'}`);
     }
   };
-  const runPoint: PointRunner = (p, sweep) => runOne(p.loaded, p.config, common, sweep);
+  // a recorded point whose interrupted run is continued goes through --resume's path
+  const runPoint: PointRunner = async (p, sweep, continueDir) => {
+    if (continueDir) await resumeRun(continueDir, common, backendArg as BackendName | undefined);
+    else await runOne(p.loaded, p.config, common, sweep);
+  };
   if (opts.resume !== undefined) {
     exclusive('--resume');
     return resumeRun(opts.resume as string, common, backendArg as BackendName | undefined);

@@ -2,7 +2,8 @@
 // runs directory, then hand its points to a launcher (launchers.ts). Whether a point needs running
 // is decided here, from the run records and the point's identity (runs/identity.ts): a completed
 // run of this sweep with the same identity is skipped, a running one is left alone, a failed or
-// interrupted one is run again in a fresh run directory. Running one point is injected
+// interrupted one is run again in a fresh run directory (`exp run --point` claims the point first
+// and may continue an interrupted or orphaned run instead: claimed.ts). Running one point is injected
 // (`runPoint`: the experiment pipeline, src/stages/run-experiment.ts), so this module, and a
 // launcher, never load the training code.
 import { dirname, resolve } from 'node:path';
@@ -17,8 +18,9 @@ import {
   expandPoints, fileAxes, loadOptionsOf, parsePointRef, readSweepRecord, sweepId, sweepRecordPath, writeSweepRecord,
   type SweepAxis, type SweepRecord,
 } from './define.ts';
-import { fmtPoint, skipLine, type LoadedPoint, type PointState, type SubmitResult, type SweepReporter } from './launcher.ts';
+import { fmtPoint, type LoadedPoint, type PointState, type SubmitResult, type SweepReporter } from './launcher.ts';
 import { launchers } from './launchers.ts';
+import { runClaimedPoint } from './claimed.ts';
 
 /** One experiment file, validated: a single run, or a sweep with every point loaded. */
 export interface ExperimentJob {
@@ -50,8 +52,8 @@ export function prepareExperiment(file: string, sets: string[], cliAxes: SweepAx
   return { file, base, config, sweep: { record, points: loaded } };
 }
 
-/** Runs one point's experiment in this process, recording `sweep` in its run. */
-export type PointRunner = (p: LoadedPoint, sweep: SweepInfo) => Promise<void>;
+/** Runs one point's experiment in this process, recording `sweep` in its run (or continues the run in `continueDir`). */
+export type PointRunner = (p: LoadedPoint, sweep: SweepInfo, continueDir?: string) => Promise<void>;
 
 export interface SweepRunOptions {
   runsDir: string;
@@ -118,7 +120,11 @@ export async function runRecordedPoint(ref: string, o: Omit<SweepRunOptions, 'la
   const loaded = loadExperiment(rec.experiment, { sets: rec.sets, cwd: rec.cwd, ...loadOptionsOf(point), mode: 'run' });
   const p: LoadedPoint = { point, loaded, config: assertValid(loaded) };
   o.report.info(`point ${n + 1}/${rec.points.length} (${id}/${n}): ${fmtPoint(point.point)}`);
-  const skip = skipLine(await pointState(o.runsDir, rec, p, o.identities ?? new IdentityCache()));
-  if (skip) return o.report.info(skip);
-  await o.runPoint(p, sweepInfo(rec, p));
+  // claimed first, then decided from the records (claimed.ts: who continues what)
+  const ids = o.identities ?? new IdentityCache();
+  await runClaimedPoint(rec, p, {
+    runsDir: o.runsDir, report: o.report, identities: ids,
+    state: () => pointState(o.runsDir, rec, p, ids),
+    run: (continueDir) => o.runPoint(p, sweepInfo(rec, p), continueDir),
+  });
 }

@@ -1,0 +1,65 @@
+// One recorded point, run at most once at a time across every node (`exp run --point <sweep>/<n>`):
+// the point is claimed first (runs/claim.ts: <runs>/.sweeps/<id>/claims/<n>.lock), then decided
+// from the run records, and the claim is released however the run ends. With the claim held:
+//   - a completed run of the point (its identity) means skip;
+//   - a run that says running is skipped, unless this process broke a stale claim to get here:
+//     then that run lost its process (killed outright: node failure, OOM, SIGKILL) and is
+//     continued in its own directory (`--resume` semantics: from model/last, or from the start
+//     when it has none);
+//   - the newest interrupted run with a checkpoint (model/last/state.json: a preempted run saved
+//     at its step, or one stopped after an epoch) is continued in its own directory, so a
+//     requeued task picks up where the preempted one stopped;
+//   - otherwise (missing, failed, interrupted before any checkpoint) the point runs in a fresh run.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { acquireClaim, claimPath, claimedLine, type ClaimOptions } from '../claim.ts';
+import { IdentityCache, configHash, runIdentity } from '../identity.ts';
+import { listRuns } from '../read.ts';
+import type { SweepRecord } from './define.ts';
+import { skipLine, type LoadedPoint, type PointState, type SweepReporter } from './launcher.ts';
+
+export interface ClaimedPointOptions {
+  runsDir: string;
+  report: SweepReporter;
+  /** Runs the point: in a fresh run, or continuing the run in `continueDir`. */
+  run(continueDir?: string): Promise<void>;
+  /** The point's state from the run records (run.ts pointState). */
+  state(): Promise<PointState>;
+  identities?: IdentityCache;
+  claim?: ClaimOptions;
+}
+
+/** The newest interrupted run of this point (its identity) that has a checkpoint to continue from. */
+export async function interruptedRunOf(runsDir: string, rec: SweepRecord, p: LoadedPoint, ids: IdentityCache): Promise<string | null> {
+  const hash = configHash(p.config, p.loaded.asWritten);
+  const git = await ids.gitOf(dirname(p.loaded.files[p.loaded.files.length - 1]));
+  const candidates = listRuns(runsDir).filter((r) => r.run && r.status === 'interrupted' && r.run.sweep?.id === rec.id &&
+    r.run.config_hash === hash && r.run.git.sha === git.sha && r.run.git.patch_sha256 === git.patchSha &&
+    existsSync(join(r.dir, 'model', 'last', 'state.json')));
+  if (!candidates.length) return null;
+  const identity = runIdentity({ configHash: hash, gitSha: git.sha, patchSha256: git.patchSha, dataFingerprint: await ids.dataOf(p.config) });
+  const same = candidates.filter((r) => r.run!.identity === identity).sort((a, b) => b.run!.started.localeCompare(a.run!.started));
+  return same[0]?.dir ?? null;
+}
+
+/** Claims point `n` of `rec`, decides it and runs it (see the top of this file); the claim is released at the end. */
+export async function runClaimedPoint(rec: SweepRecord, p: LoadedPoint, o: ClaimedPointOptions): Promise<void> {
+  const n = p.point.index;
+  const ref = `${rec.id}/${n}`;
+  const got = await acquireClaim(claimPath(o.runsDir, rec.id, n), o.claim);
+  if (!got.claimed) return o.report.info(`${claimedLine(ref, got.holder)} (${got.why})`);
+  const { claim } = got;
+  try {
+    if (claim.took.broke) {
+      const h = claim.took.broke;
+      o.report.info(`took over point ${ref} from ${h.job ? `job ${h.job} on ` : ''}${h.host} (pid ${h.pid}): ${claim.took.why}`);
+    }
+    const st = await o.state();
+    if (st.state === 'completed' || (st.state === 'running' && !claim.took.broke)) return o.report.info(skipLine(st)!);
+    const cont = st.state === 'running' ? st.dir : await interruptedRunOf(o.runsDir, rec, p, o.identities ?? new IdentityCache());
+    if (cont) o.report.info(`point ${ref}: continuing ${cont} (${st.state === 'running' ? 'its process is gone' : 'interrupted, with a checkpoint'})`);
+    await o.run(cont ?? undefined);
+  } finally {
+    claim.release();
+  }
+}

@@ -18,7 +18,7 @@ const standaloneCode = ((standaloneModule as unknown as { default?: unknown }).d
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const RUN_VALIDATORS_FILE = `${ROOT}src/runs/validators.gen.ts`;
 /** Schema file names (schemas/run/<name>.schema.json); the export is the name with _ for -. */
-export const RUN_SCHEMAS = ['run', 'metrics', 'history-row', 'index', 'per-class', 'sweep'] as const;
+export const RUN_SCHEMAS = ['run', 'metrics', 'history-row', 'index', 'per-class', 'sweep', 'checkpoint-state'] as const;
 
 type Node = Record<string, unknown>;
 

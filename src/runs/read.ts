@@ -8,7 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import { UserError } from '../errors.ts';
 import { checkRecord, parseJsonText, readJsonLines, readRecordJson, readRecordText, RecordFileError } from './read-file.ts';
-import type { HistoryRecord, MetricsJson, RunJson, RunStatus } from './schemas.ts';
+import type { CheckpointState, HistoryRecord, MetricsJson, RunJson, RunStatus } from './schemas.ts';
 
 export interface RunView {
   dir: string;
@@ -43,7 +43,35 @@ export const FIX = {
     ? `delete it and recompute the metrics with \`exp predict ${dir} --split val\` (and --split test for a test split)`
     : `delete it, or re-create the ensemble with \`exp ensemble\` over the same member runs`,
   history: (dir: string) => `restore ${join(dir, 'history.jsonl')} from a copy of the run; deleting the damaged line loses that epoch from compare's learning curves but nothing else`,
+  checkpoint: (dir: string) => `the checkpoint is damaged: restore ${dir} from a copy of the run, or start the run again (a resume cannot continue from it)`,
 };
+
+/**
+ * A checkpoint's state.json (model/last), validated (checkpoint-state.schema.json), with every
+ * array it references inside state.bin; undefined when the checkpoint has no state (model/best).
+ * The weights themselves are read by the checkpoint loader (train/checkpoint.ts).
+ */
+export function readCheckpointState(checkpointDir: string): CheckpointState | undefined {
+  const file = join(checkpointDir, 'state.json');
+  const fix = FIX.checkpoint(checkpointDir);
+  const state = readRecordJson<CheckpointState>(file, 'checkpoint-state', fix);
+  if (!state) return undefined;
+  const bin = join(checkpointDir, 'state.bin');
+  let size = 0;
+  try {
+    size = statSync(bin).size;
+  } catch {
+    // a state without arrays needs no state.bin
+  }
+  for (const [i, o] of state.optimizers.entries()) {
+    for (const [name, ref] of Object.entries(o.slots)) {
+      if (ref.offset + ref.length * 4 > size) {
+        throw new RecordFileError(bin, `${size} bytes, but state.json's optimizers[${i}].slots["${name}"] lies at bytes ${ref.offset}..${ref.offset + ref.length * 4}`, fix);
+      }
+    }
+  }
+  return state;
+}
 
 /**
  * run.json, parsed and validated (schemas/run/run.schema.json). Missing, empty, truncated, not a

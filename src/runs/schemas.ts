@@ -31,6 +31,18 @@ export interface CpuInfo { model: string | null; isa: string | null; simd: strin
 export interface Versions { node: string; exp: string; tfjs: string | null; lockfile_sha256: string | null; cpu?: CpuInfo }
 export interface ErrorRecord { message: string; stage?: string; type?: string; /** the signal that interrupted the run */ signal?: string }
 
+/** model/last/state.json as written (typed arrays as references into state.bin): checkpoint-state.schema.json. */
+export interface CheckpointState {
+  version: 1;
+  epoch: number;
+  in_epoch?: { step: number; loss_sums: number[]; images: number; seconds: number };
+  seed: number | null;
+  optimizers: { name: string; step: number; slots: Record<string, { $array: 'float32' | 'int32' | 'uint32'; offset: number; length: number }> }[];
+  schedule: { type: string; epoch: number; lr: number };
+  best: { metric: number; epoch: number } | null;
+  ema: { decay: number } | null;
+}
+
 /** run.json */
 export interface RunJson {
   schema_version: 1;
@@ -94,7 +106,7 @@ export interface PredictionIndex {
   decode?: { logit_adjust_tau: number; hierarchical_weights: number[] | null } | null;
 }
 
-export type RunSchemaName = 'run' | 'metrics' | 'history-row' | 'index' | 'per-class' | 'sweep';
+export type RunSchemaName = 'run' | 'metrics' | 'history-row' | 'index' | 'per-class' | 'sweep' | 'checkpoint-state';
 
 const SCHEMA_DIR = new URL('../../schemas/run/', import.meta.url);
 
@@ -113,6 +125,7 @@ const VALIDATORS: Record<RunSchemaName, RecordValidator> = {
   index: generated.index,
   'per-class': generated.per_class,
   sweep: generated.sweep,
+  'checkpoint-state': generated.checkpoint_state,
 };
 
 /** The validator for one run-record schema (compiled ahead of time into validators.gen.ts). */

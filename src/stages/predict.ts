@@ -45,15 +45,15 @@ export const predictStage: StageKind<'predict', PredictParams> = {
     .map((split) => predictStageFor(config, { split, tta: [...new Set([1, config.tta.count])], reduce: config.tta.reduce, default: config.tta.count }, ['train'])),
 
   async execute(p, ctx, io) {
-    const [{ ensureBackend }, { loadCheckpoint }, { decodeOf, predictSplit }, { resolveDecoder }] = await Promise.all([
-      import('../model/backend.ts'), import('../train/checkpoint.ts'), import('./predict-core.ts'), import('../data/jpeg.ts'),
+    const [{ ensureBackend }, { openCheckpoint }, { decodeOf, predictSplit }, { resolveDecoder }] = await Promise.all([
+      import('../model/backend.ts'), import('./checkpoint.ts'), import('./predict-core.ts'), import('../data/jpeg.ts'),
       import('../model/build.ts'), // registers the custom layers a checkpoint may use
     ]);
     const c = ctx.config;
     const split = p.split;
     const subset = need(split === 'val' ? ctx.val : ctx.test, `the ${split} split`);
     await ensureBackend(ctx.backend);
-    const { model } = await loadCheckpoint(checkpointFor(ctx.record));
+    const { model } = await openCheckpoint(checkpointFor(ctx.record));
     try {
       const r = await predictSplit({
         model,

@@ -8,12 +8,12 @@ import type { ExperimentConfig } from '../config/types.gen.ts';
 import type { LoadResult } from '../config/index.ts';
 import { UserError } from '../errors.ts';
 import { createRun, openRun, type RunRecord } from '../runs/record.ts';
-import { readHistoryFile, readRun } from '../runs/read.ts';
+import { readCheckpointState, readHistoryFile, readRun } from '../runs/read.ts';
 import { loadRunConfig } from '../runs/read-config.ts';
 import { configHash } from '../runs/identity.ts';
 import type { SweepInfo } from '../runs/schemas.ts';
 import type { BackendName } from '../model/backend.ts';
-import { readJsonIfExists, writeAtomic } from '../util/fs.ts';
+import { writeAtomic } from '../util/fs.ts';
 import type { RunContext } from './context.ts';
 import { compile } from './kinds.ts';
 import { runPipeline } from './lifecycle.ts';
@@ -92,11 +92,13 @@ export async function resumeTarget(dir: string, backend?: BackendName): Promise<
   // like an experiment file, so a damaged one is a located error before anything is reopened.
   const { loaded, config } = await loadRunConfig(dir, 'run');
   const last = join(dir, 'model', 'last');
+  // a damaged checkpoint stops here, before the record is reopened
+  const state = readCheckpointState(last);
   return {
     loaded,
     config,
     record: openRun(dir),
-    checkpoint: existsSync(join(last, 'state.json')) ? last : undefined,
+    checkpoint: state ? last : undefined,
     backend: backend ?? (view.run.backend?.name as BackendName | undefined) ?? 'auto',
     sweep: view.run.sweep,
   };
@@ -109,7 +111,7 @@ export async function resumeTarget(dir: string, backend?: BackendName): Promise<
  * History epochs are 1-based; state.json's epoch is the number of epochs completed.
  */
 function prepareResume(record: RunRecord, checkpoint: string | undefined): void {
-  const done = checkpoint ? (readJsonIfExists<{ epoch: number }>(join(checkpoint, 'state.json'))?.epoch ?? 0) : 0;
+  const done = checkpoint ? (readCheckpointState(checkpoint)?.epoch ?? 0) : 0;
   const file = record.path('history.jsonl');
   if (existsSync(file)) {
     // validated; a torn last line (the kill that stopped the run) is dropped, a damaged one stops the resume

@@ -90,10 +90,10 @@ export const trainStage: StageKind<'train', TrainParams> = {
   async execute(p, ctx, io) {
     const [
       { ensureBackend }, { buildModel, loadBackboneWeights }, { resolveWeights }, { train }, { epochOrder },
-      { resolveReplicas }, { loadCheckpoint }, { BatchLoader }, { resolveDecoder }, { MetricAccumulator, topK }, { validate },
+      { resolveReplicas }, { openCheckpoint }, { BatchLoader }, { resolveDecoder }, { MetricAccumulator, topK }, { validate },
     ] = await Promise.all([
       import('../model/backend.ts'), import('../model/build.ts'), import('../weights/import.ts'), import('../train/loop.ts'),
-      import('../train/sampler.ts'), import('../train/replicas.ts'), import('../train/checkpoint.ts'), import('../data/loader.ts'),
+      import('../train/sampler.ts'), import('../train/replicas.ts'), import('./checkpoint.ts'), import('../data/loader.ts'),
       import('../data/jpeg.ts'), import('../eval/metrics.ts'), import('../train/validate.ts'),
     ]);
     const c = ctx.config;
@@ -113,8 +113,9 @@ export const trainStage: StageKind<'train', TrainParams> = {
     let model: tf.LayersModel;
     let resume: { state: TrainState; emaWeights?: Record<string, Float32Array> } | undefined;
     if (ctx.resumeFrom) {
-      const ck = await loadCheckpoint<TrainState>(ctx.resumeFrom);
+      const ck = await openCheckpoint<TrainState>(ctx.resumeFrom);
       model = ck.model;
+      // resumeTarget hands over a checkpoint only when its state.json is there and valid
       if (!ck.state) throw new Error(`internal: ${ctx.resumeFrom} has no state.json`);
       resume = { state: ck.state, emaWeights: ck.emaWeights };
       const at = ck.state.in_epoch;

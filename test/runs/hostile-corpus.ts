@@ -111,6 +111,13 @@ export const CASES: Case[] = [
   { name: 'config.yaml empty', commands: CONFIG, damage: (d) => empty(join(d, 'config.yaml')) },
   { name: 'config.yaml a directory', commands: CONFIG, damage: (d) => asDir(join(d, 'config.yaml')) },
   // compare and reproduce read config.yaml without today's schema (see src/runs/read-config.ts)
+  // checkpoints: model/last is what a resume continues from, model/best what exp predict reads
+  { name: 'model/last/state.json truncated', commands: ['resume'], damage: (d) => truncate(join(d, 'model', 'last', 'state.json')) },
+  { name: 'model/last/state.json of the wrong types', commands: ['resume'], damage: (d) => edit(join(d, 'model', 'last', 'state.json'), (st) => (st.epoch = 'two')) },
+  { name: 'model/last/state.bin shorter than state.json says', commands: ['resume'], damage: (d) => truncate(join(d, 'model', 'last', 'state.bin')) },
+  { name: 'model/last/model.json truncated', commands: ['resume'], damage: (d) => (truncate(join(d, 'model', 'last', 'model.json')), join(d, 'model', 'last')) },
+  { name: 'model/best/model.json not a model', commands: ['predict'], damage: (d) => (writeJson(join(d, 'model', 'best', 'model.json'), { weightsManifest: 'none' }), join(d, 'model', 'best')) },
+  { name: 'model/best/weights.bin truncated', commands: ['predict'], damage: (d) => (truncate(join(d, 'model', 'best', 'weights.bin')), join(d, 'model', 'best')) },
   { name: 'config.yaml values of the wrong type', commands: ['predict', 'resume'], damage: (d) => (writeFileSync(join(d, 'config.yaml'), readFileSync(join(d, 'config.yaml'), 'utf8').replace(/epochs: \d+/, 'epochs: many')), join(d, 'config.yaml')) },
   // index.json of the default val predictions
   { name: 'index.json empty', commands: INDEX, damage: (d) => empty(join(d, VAL, 'index.json')) },

@@ -19,7 +19,7 @@ import { compile } from '../../stages/kinds.ts';
 const stages = () => import('../../stages/run-experiment.ts');
 
 
-interface Common {
+export interface Common {
   runsDir: string;
   backend: BackendName;
   name?: string;
@@ -27,20 +27,14 @@ interface Common {
   noCache: boolean;
 }
 
-const report: SweepReporter = {
+export const report: SweepReporter = {
   info: (line) => process.stdout.write(`${line}\n`),
   warn: (line) => process.stderr.write(`${line}\n`),
 };
 
 export async function run(files: string[], opts: Record<string, unknown>): Promise<number> {
   const backendArg = opts.backend as string | undefined;
-  const common: Common = {
-    runsDir: resolve((opts['runs-dir'] as string | undefined) ?? 'runs'),
-    backend: (backendArg ?? 'auto') as BackendName,
-    name: opts.name as string | undefined,
-    quiet: !!opts.quiet,
-    noCache: !!opts['no-cache'],
-  };
+  const common = commonOf(opts);
   const sets = (opts.set as string[] | undefined) ?? [];
   const sweepArgs = (opts.sweep as string[] | undefined) ?? [];
   const exclusive = (flag: string) => {
@@ -48,7 +42,7 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
       throw new UserError(`exp run ${flag} takes no experiment file, --set or --sweep: it runs the recorded config. Example: exp run ${flag} ${flag === '--resume' ? 'runs/<run>' : 'sw-0123456789ab/0'}`);
     }
   };
-  const runPoint: PointRunner = (p, sweep) => runOne(p.loaded, p.config, common, sweep);
+  const runPoint = pointRunner(common);
   if (opts.resume !== undefined) {
     exclusive('--resume');
     return resumeRun(opts.resume as string, common, backendArg as BackendName | undefined);
@@ -70,7 +64,7 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
 
   // Validate everything first (every point of every sweep): a typo in the third file or the
   // fifth point should not surface after two hours.
-  const jobs = files.map((f) => prepareExperiment(f, sets, cliAxes));
+  const jobs = files.map((f) => prepareExperiment(f, sets, cliAxes, { launcher: opts.launcher as string | undefined }));
 
   if (opts['dry-run']) {
     for (const j of jobs) {
@@ -86,9 +80,23 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
   let failed = 0;
   for (const j of jobs) {
     if (!j.sweep) await runOne(j.base, j.config, common, null);
-    else failed += (await runSweep(j.sweep, { runsDir: common.runsDir, runPoint, report })).failed;
+    else failed += (await runSweep(j.sweep, { runsDir: common.runsDir, runPoint, report, launcher: j.launcher, wait: !!opts.wait })).failed;
   }
   return failed ? 1 : 0;
+}
+
+/** Runs one sweep point in this process (what the local launcher is given). */
+export const pointRunner = (c: Common): PointRunner => (p, sweep) => runOne(p.loaded, p.config, c, sweep);
+
+/** The options every run takes, from a command's parsed options. */
+export function commonOf(opts: Record<string, unknown>): Common {
+  return {
+    runsDir: resolve((opts['runs-dir'] as string | undefined) ?? 'runs'),
+    backend: ((opts.backend as string | undefined) ?? 'auto') as BackendName,
+    name: opts.name as string | undefined,
+    quiet: !!opts.quiet,
+    noCache: !!opts['no-cache'],
+  };
 }
 
 /** A warning once per process: every point of a sweep would say the same. */

@@ -26,7 +26,7 @@ function submission(states: PointState[], run: (i: number) => Promise<void>) {
   const warn: string[] = [];
   const ran: number[] = [];
   const s: SweepSubmission = {
-    sweep, runsDir: '/nowhere', points,
+    sweep, runsDir: '/nowhere', points, settings: {} as SweepSubmission['settings'], wait: false,
     stateOf: async (p) => states[p.point.index],
     run: async (p) => {
       ran.push(p.point.index);

@@ -1,0 +1,187 @@
+// Sweeps on a REAL Slurm: scripts/slurm-cluster.sh starts a one-machine cluster (munged, slurmctld,
+// slurmd -N localhost) in a temporary folder once for this file; every test submits through
+// `exp run --launcher slurm` / `exp sweep ...` as a user would. Skipped, with the reason, where
+// Slurm or munge is not installed or the cluster does not start.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { exp, ROOT, SMOKE } from '../cli/helpers.ts';
+
+function startCluster(): { env: Record<string, string>; dir: string } | { skip: string } {
+  const r = spawnSync('bash', [join(ROOT, 'scripts/slurm-cluster.sh'), 'start'], { encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) return { skip: (r.stderr || r.error?.message || `exit ${r.status}`).trim() };
+  const env = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+  return { env, dir: env.EXP_SLURM_CLUSTER_DIR };
+}
+
+const cluster = startCluster();
+const skip = 'skip' in cluster ? `no Slurm cluster: ${cluster.skip}` : false;
+if (skip) process.stdout.write(`# slurm tests skipped: ${skip}\n`);
+const env: Record<string, string> = 'env' in cluster ? { SLURM_CONF: cluster.env.SLURM_CONF } : {};
+const cleanup: string[] = [];
+after(() => {
+  for (const d of cleanup) rmSync(d, { recursive: true, force: true });
+  if ('dir' in cluster) spawnSync('bash', [join(ROOT, 'scripts/slurm-cluster.sh'), 'stop', cluster.dir]);
+});
+
+const json = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
+const runDirs = (runs: string) => (existsSync(runs) ? readdirSync(runs).filter((d) => !d.startsWith('.')).map((d) => join(runs, d)) : []);
+const records = (runs: string) => runDirs(runs).map((d) => ({ dir: d, ...json(join(d, 'run.json')) }));
+
+/** An experiment outside any git repository (a stable identity), its runs directory, and exp run's arguments. */
+function workspace(extra: string[] = []) {
+  const work = mkdtempSync(join(tmpdir(), 'exp-slurm-'));
+  cpSync(join(ROOT, 'experiments/quickstart.yaml'), join(work, 'q.yaml'));
+  const runs = join(work, 'runs');
+  const base = [
+    'run', 'q.yaml', ...SMOKE, '--set', `data.train=${join(ROOT, 'data/sample/train')}`, '--set', 'data.test=null', '--set', 'outputs.submission=false',
+    '--backend', 'wasm', '--runs-dir', 'runs', '--launcher', 'slurm', ...extra,
+  ];
+  // every task runs on this machine, whose runs directory is on a local filesystem
+  const args = [...base, '--set', 'launcher.nodes=this'];
+  cleanup.push(work);
+  return { work, runs, base, args, exp: (a: string[], o: { env?: Record<string, string> } = {}) => exp(a, { cwd: work, env: { ...env, ...o.env } }) };
+}
+
+const idOf = (out: string) => /sweep (sw-[0-9a-f]{12})/.exec(out)?.[1] ?? assert.fail(`no sweep id in: ${out}`);
+const squeue = (args: string[]) => spawnSync('squeue', ['--noheader', ...args], { encoding: 'utf8', env: { ...process.env, ...env } }).stdout;
+
+let grid: ReturnType<typeof workspace> | undefined;
+let gridId = '';
+
+test('a 2x2 sweep runs as one job array, and exp compare reads it', { skip }, async () => {
+  grid = workspace(['--sweep', 'augment.color_jitter.enabled=false,true', '--sweep', 'seed=1,2']);
+  const r = await grid.exp([...grid.args, '--wait']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  gridId = idOf(r.stdout);
+  assert.equal(r.stdout.match(/as Slurm job \d+/g)?.length, 1, r.stdout);
+  const job = /as Slurm job (\d+) \(--array=0-3\)/.exec(r.stdout)?.[1];
+  assert.ok(job, r.stdout);
+  assert.match(r.stdout, new RegExp(`follow it with: exp sweep status ${gridId}`));
+  const recs = records(grid.runs);
+  assert.equal(recs.length, 4);
+  assert.deepEqual(recs.map((x) => x.status), ['completed', 'completed', 'completed', 'completed']);
+  assert.deepEqual(recs.map((x) => x.sweep.point_index).sort(), [0, 1, 2, 3]);
+  // the batch script and the tasks' logs are in the sweep's folder, and the script holds no absolute path
+  const folder = join(grid.runs, '.sweeps', gridId);
+  const script = readFileSync(join(folder, 'job.sh'), 'utf8');
+  assert.match(script, /#SBATCH --signal=B:USR2@300/);
+  assert.doesNotMatch(script.split('\n').filter((l) => !l.startsWith('#')).join('\n'), /(^|[\s"'=])\/(tmp|work|home)/m, script);
+  for (let i = 0; i < 4; i++) assert.match(readFileSync(join(folder, `${job}_${i}.log`), 'utf8'), new RegExp(`exp run --point ${gridId}/${i}`));
+  const def = json(join(grid.runs, '.sweeps', `${gridId}.json`));
+  assert.equal(def.schema_version, 2);
+  assert.equal(def.experiment, '../q.yaml');
+
+  const cmp = await grid.exp(['compare', '--sweep', gridId, '--runs-dir', 'runs']);
+  assert.equal(cmp.code, 0, cmp.stderr);
+  assert.match(cmp.stdout, new RegExp(`answer: .*sweep ${gridId}`));
+  assert.match(cmp.stdout, /color_jitter on vs off/);
+
+  const st = await grid.exp(['sweep', 'status', gridId.slice(0, 7), '--runs-dir', 'runs']);
+  assert.equal(st.code, 0, st.stderr);
+  assert.match(st.stdout, /4 points over augment\.color_jitter\.enabled, seed; 4 completed/);
+  assert.equal(st.stdout.match(/completed\s+ended \(COMPLETED\)/g)?.length, 4, st.stdout);
+});
+
+test('submitting the same sweep again submits nothing', { skip }, async () => {
+  assert.ok(grid, 'runs after the 2x2 sweep');
+  const before = squeue(['--states=all', '--array', '-o', '%i']).split('\n').filter(Boolean).length;
+  const r = await grid.exp(grid.args);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /nothing to submit/);
+  assert.equal(r.stdout.match(/already completed with the same identity/g)?.length, 4, r.stdout);
+  assert.equal(squeue(['--states=all', '--array', '-o', '%i']).split('\n').filter(Boolean).length, before, 'no job submitted');
+  assert.equal(runDirs(grid.runs).length, 4);
+});
+
+test('a failed point is the only one resubmitted', { skip }, async () => {
+  assert.ok(grid, 'runs after the 2x2 sweep');
+  const two = records(grid.runs).find((x) => x.sweep.point_index === 2)!;
+  const { dir: _d, ...rec } = two;
+  writeFileSync(join(two.dir, 'run.json'), JSON.stringify({ ...rec, status: 'failed', error: { message: 'out of memory' } }));
+  const st = await grid.exp(['sweep', 'status', gridId, '--runs-dir', 'runs']);
+  assert.match(st.stdout, new RegExp(`${gridId}/2 .* failed`), st.stdout);
+  assert.match(st.stdout, new RegExp(`exp sweep submit ${gridId}`));
+  const r = await grid.exp(['sweep', 'submit', gridId, '--runs-dir', 'runs', '--wait']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /submitted 1 point of .* as Slurm job \d+ \(--array=2\)/, r.stdout);
+  const recs = records(grid.runs);
+  assert.equal(recs.length, 5);
+  const again = recs.filter((x) => x.sweep.point_index === 2 && x.status === 'completed');
+  assert.equal(again.length, 1);
+  assert.equal(again[0].identity, two.identity, 'the same point');
+});
+
+test('a scancelled task is reported by exp sweep status and continued by a resubmission', { skip }, async () => {
+  // one experiment without a sweep is a one-point array; long enough to be cancelled mid-training
+  const w = workspace(['--set', 'train.epochs=6', '--set', 'train.max_steps_per_epoch=8']);
+  const r = await w.exp(w.args);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const id = idOf(r.stdout);
+  assert.match(r.stdout, /submitted 1 point of .* \(--array=0\)/);
+  // wait until the point's run is training (a first epoch in its history)
+  for (let i = 0; ; i++) {
+    const run = runDirs(w.runs)[0];
+    if (run && existsSync(join(run, 'history.jsonl')) && readFileSync(join(run, 'history.jsonl'), 'utf8').trim()) break;
+    if (i > 300) assert.fail(`the task did not start training: ${squeue(['--states=all', '-o', '%i %T %r'])}`);
+    await sleep(100);
+  }
+  const c = await w.exp(['sweep', 'cancel', id, '--runs-dir', 'runs']);
+  assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stdout, /cancelled 1 task/);
+  let st;
+  for (let i = 0; ; i++) {
+    st = await w.exp(['sweep', 'status', id, '--runs-dir', 'runs']);
+    if (/interrupted\s+ended \(CANCELLED/.test(st.stdout)) break;
+    if (i > 40) assert.fail(`not reported as interrupted and cancelled: ${st.stdout}${st.stderr}`);
+    await sleep(250);
+  }
+  assert.match(st.stdout, /1 interrupted/);
+  assert.match(st.stdout, new RegExp(`exp sweep submit ${id}`));
+  const again = await w.exp(['sweep', 'submit', id, '--runs-dir', 'runs', '--wait']);
+  assert.equal(again.code, 0, again.stderr + again.stdout);
+  assert.match(again.stdout, /submitted 1 point/);
+  const done = records(w.runs).filter((x) => x.status === 'completed');
+  assert.equal(done.length, 1, JSON.stringify(records(w.runs).map((x) => x.status)));
+  assert.equal(done[0].sweep.id, id);
+  const final = await w.exp(['sweep', 'status', id, '--runs-dir', 'runs']);
+  assert.match(final.stdout, /1 completed/);
+});
+
+test('slurm errors name the fix: no sbatch, a refused partition or time limit, an unwritable or local runs directory', { skip }, async () => {
+  const w = workspace();
+  // sbatch not on PATH (git and node still are)
+  const bin = join(w.work, 'bin');
+  mkdirSync(bin);
+  for (const tool of ['git', 'node']) {
+    const found = spawnSync('bash', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+    if (found) symlinkSync(found, join(bin, tool));
+  }
+  const none = await w.exp(w.args, { env: { PATH: bin } });
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stderr, /sbatch was not found on PATH: .*--launcher local/);
+
+  const part = await w.exp([...w.args, '--set', 'launcher.partition=gpu-nope']);
+  assert.equal(part.code, 2, part.stderr);
+  assert.match(part.stderr, /Slurm refused the job array for sweep .*Invalid partition name specified\. Set launcher\.partition to one of the partitions `sinfo -s` lists/);
+  const time = await w.exp([...w.args, '--set', 'launcher.partition=short', '--set', 'launcher.time=02:00:00']);
+  assert.equal(time.code, 2, time.stderr);
+  assert.match(time.stderr, /Requested time limit is invalid .*Set launcher\.time within the partition's limit/);
+
+  const ro = await w.exp(w.args.map((a) => (a === 'runs' ? '/sys/exp-slurm-runs' : a)));
+  assert.equal(ro.code, 2, ro.stderr);
+  assert.match(ro.stderr, /cannot define sweep .* in \/sys\/exp-slurm-runs: .*pass --runs-dir DIR/);
+
+  // nodes: cluster (the default) refuses a runs directory only this machine sees
+  const local = await w.exp(w.base);
+  const fs = spawnSync('stat', ['-f', '-c', '%T', dirname(w.runs)], { encoding: 'utf8' }).stdout.trim();
+  if (/ext|xfs|btrfs|tmpfs|overlay/.test(fs)) {
+    assert.equal(local.code, 2, local.stderr);
+    assert.match(local.stderr, /is on a local filesystem .* set launcher\.nodes: this/);
+  }
+  assert.equal(squeue(['--name=nothing-here']), '');
+});

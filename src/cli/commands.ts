@@ -92,7 +92,14 @@ export const OPTIONS = {
     json,
   },
   'sweep status': { 'runs-dir': runsDir, json },
-  'sweep submit': { 'runs-dir': runsDir, launcher: launcher('where the points run (default: the launcher that submitted the sweep before, else the file\'s launcher.name)'), wait, quiet },
+  'sweep submit': {
+    'runs-dir': runsDir,
+    launcher: launcher("where the points run (default: the launcher that submitted the sweep before, else the file's launcher.name)"),
+    wait,
+    backend,
+    'no-cache': flag('recompute cached stages instead of reading the shared cache'),
+    quiet,
+  },
   'sweep cancel': { 'runs-dir': runsDir },
   ls: { 'runs-dir': runsDir, sweep: text('only runs of this sweep (an id or a unique prefix)', { valueName: 'ID' }), json },
   reproduce: {

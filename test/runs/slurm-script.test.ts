@@ -92,7 +92,7 @@ test('the batch script forwards USR2 to exp and requeues its task when exp exits
 test('the launcher block is not part of a run\'s identity', () => {
   const loaded = loadExperiment(join(ROOT, 'experiments/quickstart.yaml'), { mode: 'validate' });
   const config = assertValid(loaded);
-  const other = { ...config, launcher: { ...config.launcher, name: 'slurm', partition: 'gpu', gpus: 2, setup: ['module load cuda'] } };
+  const other = { ...config, launcher: { ...config.launcher, name: 'slurm' as const, partition: 'gpu', gpus: 2, setup: ['module load cuda'] } };
   assert.equal(configHash(other, loaded.asWritten), configHash(config, loaded.asWritten));
   assert.notEqual(configHash({ ...config, seed: config.seed + 1 }, loaded.asWritten), configHash(config, loaded.asWritten), 'the hash does see the config');
   assert.throws(() => prepareExperiment(join(ROOT, 'experiments/quickstart.yaml'), [], [{ key: 'launcher.partition', values: ['a', 'b'], from: 'cli', source: '--sweep launcher.partition' }]),

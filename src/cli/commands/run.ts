@@ -80,7 +80,7 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
   let failed = 0;
   for (const j of jobs) {
     if (!j.sweep) await runOne(j.base, j.config, common, null);
-    else failed += (await runSweep(j.sweep, { runsDir: common.runsDir, runPoint, report, launcher: j.launcher, wait: !!opts.wait })).failed;
+    else failed += (await runSweep(j.sweep, { runsDir: common.runsDir, runPoint, report, launcher: j.launcher, wait: !!opts.wait, pointArgs: pointArgsOf(opts) })).failed;
   }
   return failed ? 1 : 0;
 }
@@ -97,6 +97,15 @@ export function commonOf(opts: Record<string, unknown>): Common {
     quiet: !!opts.quiet,
     noCache: !!opts['no-cache'],
   };
+}
+
+/** What a scheduler's task adds to `exp run --point`: the run options given here explicitly. */
+export function pointArgsOf(opts: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  if (opts.backend !== undefined) out.push('--backend', String(opts.backend));
+  if (opts.name !== undefined) out.push('--name', String(opts.name));
+  if (opts['no-cache']) out.push('--no-cache');
+  return out;
 }
 
 /** A warning once per process: every point of a sweep would say the same. */

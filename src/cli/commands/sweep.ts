@@ -5,7 +5,7 @@ import { pointLabel } from '../../runs/compare/groups.ts';
 import { cancelSweep, submitRecordedSweep, sweepStatus, type PointStatus } from '../../runs/sweep/status.ts';
 import type { Opts } from '../commands.ts';
 import { table } from '../table.ts';
-import { commonOf, pointRunner, report } from './run.ts';
+import { commonOf, pointArgsOf, pointRunner, report } from './run.ts';
 
 const here = (p: string | undefined): string => (p ? relative(process.cwd(), p) || p : '');
 
@@ -42,7 +42,7 @@ export async function status([arg]: string[], opts: Opts<'sweep status'>): Promi
 
 export async function submit([arg]: string[], opts: Opts<'sweep submit'>): Promise<number> {
   const common = commonOf(opts);
-  const r = await submitRecordedSweep(arg, { runsDir: common.runsDir, launcher: opts.launcher, wait: opts.wait, runPoint: pointRunner(common), report });
+  const r = await submitRecordedSweep(arg, { runsDir: common.runsDir, launcher: opts.launcher, wait: opts.wait, pointArgs: pointArgsOf(opts), runPoint: pointRunner(common), report });
   return r.failed ? 1 : 0;
 }
 

@@ -184,6 +184,7 @@ async function submit(s: SweepSubmission): Promise<SubmitResult> {
     log: join(rel(cwd, sweepFolder(runsDir, sweep.id)), logName('%A', '%a')),
     exp: settings.exp ?? `"\${EXP_NODE:-node}" ${shellQuote(rel(cwd, BIN))}`,
     resubmit,
+    pointArgs: s.pointArgs,
   }));
   const array = `${arrayIndices(todo)}${settings.parallelism ? `%${settings.parallelism}` : ''}`;
   const r = slurm('sbatch', ['--parsable', `--array=${array}`, rel(cwd, script)], { cwd });

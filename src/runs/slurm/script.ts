@@ -64,6 +64,8 @@ export interface ScriptInput {
   log: string;
   /** The command that runs exp, as shell words. */
   exp: string;
+  /** More options for exp run --point (--backend ...). */
+  pointArgs?: string[];
   /** What to tell a reader about resubmitting (the exp command). */
   resubmit: string;
 }
@@ -85,7 +87,7 @@ export function renderScript(i: ScriptInput): string {
     // Slurm signals the batch shell only (B:): pass the warning on to exp.
     'forward() { echo "exp: warning signal from Slurm: checkpointing $point"; [ -n "$child" ] && kill -USR2 "$child" 2>/dev/null; }',
     'trap forward USR2',
-    `${i.exp} run --point "$point" --runs-dir "$runs" &`,
+    `${i.exp} run --point "$point" --runs-dir "$runs"${(i.pointArgs ?? []).map((a) => ` ${shellQuote(a)}`).join('')} &`,
     'child=$!',
     // wait returns early when the trap runs; wait again until exp itself has ended
     'while kill -0 "$child" 2>/dev/null; do wait "$child"; done',

@@ -39,6 +39,8 @@ export interface SweepSubmission {
   settings: ExperimentConfig['launcher'];
   /** A scheduler's launcher waits until every submitted point has ended (`--wait`); local always does. */
   wait: boolean;
+  /** Options a scheduler's task adds to `exp run --point` (the --backend, --name, --no-cache given here). */
+  pointArgs: string[];
   /** The point's state now (another process may have run it since the sweep started). */
   stateOf(p: LoadedPoint): Promise<PointState>;
   /** Runs one point in this process, through the run lifecycle. */
@@ -86,7 +88,8 @@ export interface Launcher {
 }
 
 /** `key=value ...` of a point, as the progress lines show it. */
-export const fmtPoint = (point: Record<string, unknown>): string => Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
+export const fmtPoint = (point: Record<string, unknown>): string =>
+  Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ') || '(the experiment as it is: nothing swept)';
 
 /** The line that says why a point is not run, or null when it is pending. */
 export function skipLine(st: PointState): string | null {

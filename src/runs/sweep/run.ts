@@ -72,6 +72,8 @@ export interface SweepRunOptions {
   settings?: ExperimentConfig['launcher'];
   /** A scheduler's launcher waits for the submitted points to end. */
   wait?: boolean;
+  /** Options for `exp run --point` in a scheduler's tasks. */
+  pointArgs?: string[];
   runPoint: PointRunner;
   report: SweepReporter;
   identities?: IdentityCache;
@@ -116,6 +118,7 @@ export async function runSweep(job: NonNullable<ExperimentJob['sweep']>, o: Swee
     points: job.points,
     settings: o.settings ?? job.points[0].config.launcher,
     wait: o.wait ?? false,
+    pointArgs: o.pointArgs ?? [],
     stateOf: (p) => pointState(o.runsDir, rec, p, ids),
     run: (p) => o.runPoint(p, sweepInfo(rec, p)),
     report: o.report,

@@ -102,12 +102,12 @@ export async function sweepStatus(arg: string, runsDir: string): Promise<SweepSt
 
 /** `exp sweep submit`: the recorded sweep's points that are not done, to a launcher. */
 export async function submitRecordedSweep(arg: string, o: {
-  runsDir: string; launcher?: string; wait: boolean; runPoint: PointRunner; report: SweepReporter;
+  runsDir: string; launcher?: string; wait: boolean; pointArgs: string[]; runPoint: PointRunner; report: SweepReporter;
 }): Promise<SubmitResult> {
   const id = sweepIdOf(arg, o.runsDir);
   const { record, config, points } = loadRecordedSweep(o.runsDir, id);
   const name = o.launcher ?? launchers.list().find((l) => l.value.used?.(record, o.runsDir))?.name ?? config.launcher.name;
-  return runSweep({ record, points }, { runsDir: o.runsDir, launcher: name, settings: config.launcher, wait: o.wait, runPoint: o.runPoint, report: o.report });
+  return runSweep({ record, points }, { runsDir: o.runsDir, launcher: name, settings: config.launcher, wait: o.wait, pointArgs: o.pointArgs, runPoint: o.runPoint, report: o.report });
 }
 
 /** `exp sweep cancel`: every launcher cancels what it has queued or running of the sweep. */

@@ -27,7 +27,7 @@ function submission(states: PointState[], run: (i: number) => Promise<void>) {
   const warn: string[] = [];
   const ran: number[] = [];
   const s: SweepSubmission = {
-    sweep, runsDir: '/nowhere', points, settings: {} as SweepSubmission['settings'], wait: false,
+    sweep, runsDir: '/nowhere', points, settings: {} as SweepSubmission['settings'], wait: false, pointArgs: [],
     stateOf: async (p) => states[p.point.index],
     run: async (p) => {
       ran.push(p.point.index);

@@ -117,24 +117,42 @@ test('a failed point is the only one resubmitted', { skip }, async () => {
   assert.equal(again[0].identity, two.identity, 'the same point');
 });
 
-test('a scancelled task is reported by exp sweep status and continued by a resubmission', { skip }, async () => {
-  // one experiment without a sweep is a one-point array; long enough to be cancelled mid-training
-  const w = workspace(['--set', 'train.epochs=6', '--set', 'train.max_steps_per_epoch=8']);
+/** Waits until `n` runs exist and the newest has a first epoch in its history. */
+async function training(runs: string, n: number): Promise<void> {
+  for (let i = 0; ; i++) {
+    const dirs = runDirs(runs);
+    const h = (d: string) => existsSync(join(d, 'history.jsonl')) && readFileSync(join(d, 'history.jsonl'), 'utf8').trim() !== '';
+    if (dirs.length >= n && dirs.filter(h).length >= n) return;
+    if (i > 600) assert.fail(`no run ${n} training: ${squeue(['--states=all', '-O', 'JobID,State,RestartCnt,Reason'])}`);
+    await sleep(100);
+  }
+}
+
+test('a requeued task is reported as requeued; a scancelled one as interrupted and cancelled, and a resubmission completes it', { skip }, async () => {
+  // one experiment without a sweep is a one-point array; long enough to be requeued and cancelled mid-training
+  const w = workspace(['--set', 'train.epochs=5', '--set', 'train.max_steps_per_epoch=8']);
   const r = await w.exp(w.args);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const id = idOf(r.stdout);
   assert.match(r.stdout, /submitted 1 point of .* \(--array=0\)/);
-  // wait until the point's run is training (a first epoch in its history)
+  const job = /as Slurm job (\d+)/.exec(r.stdout)![1];
+  await training(w.runs, 1);
+  // Slurm requeues it (as preemption or an admin would): exp is stopped, the task waits to run again
+  const rq = spawnSync('scontrol', ['requeue', `${job}_0`], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(rq.status, 0, rq.stderr);
+  let st;
   for (let i = 0; ; i++) {
-    const run = runDirs(w.runs)[0];
-    if (run && existsSync(join(run, 'history.jsonl')) && readFileSync(join(run, 'history.jsonl'), 'utf8').trim()) break;
-    if (i > 300) assert.fail(`the task did not start training: ${squeue(['--states=all', '-o', '%i %T %r'])}`);
-    await sleep(100);
+    st = await w.exp(['sweep', 'status', id, '--runs-dir', 'runs']);
+    if (/requeued PENDING/.test(st.stdout)) break;
+    if (i > 40) assert.fail(`not reported as requeued: ${st.stdout}${st.stderr}`);
+    await sleep(200);
   }
+  assert.match(st.stdout, new RegExp(`${id}/0 .*requeued PENDING.* ${job}_0 `));
+  // it runs again (the requeued task's exp run --point), then is cancelled mid-training
+  await training(w.runs, 2);
   const c = await w.exp(['sweep', 'cancel', id, '--runs-dir', 'runs']);
   assert.equal(c.code, 0, c.stderr);
   assert.match(c.stdout, /cancelled 1 task/);
-  let st;
   for (let i = 0; ; i++) {
     st = await w.exp(['sweep', 'status', id, '--runs-dir', 'runs']);
     if (/interrupted\s+ended \(CANCELLED/.test(st.stdout)) break;
@@ -198,12 +216,7 @@ test('the warning signal checkpoints, requeues through Slurm, resumes and ends i
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const id = idOf(r.stdout);
   const job = /as Slurm job (\d+)/.exec(r.stdout)![1];
-  for (let i = 0; ; i++) {
-    const run = runDirs(w.runs)[0];
-    if (run && existsSync(join(run, 'history.jsonl')) && readFileSync(join(run, 'history.jsonl'), 'utf8').trim()) break;
-    if (i > 300) assert.fail('the task did not start training');
-    await sleep(100);
-  }
+  await training(w.runs, 1);
   // what --signal=B:USR2@N does at the time limit: USR2 to the batch shell only
   const sig = spawnSync('scancel', ['--batch', '--signal=USR2', `${job}_0`], { encoding: 'utf8', env: { ...process.env, ...env } });
   assert.equal(sig.status, 0, sig.stderr);

@@ -153,7 +153,9 @@ export const COMMANDS: CommandSpec[] = [
       'Validates each experiment file, compiles it into stages (index, split, stats, cache, train,\n' +
       'predict, submission) shown live, and writes a run record under the runs directory.\n' +
       'With a sweep (the file\'s sweep: block and/or --sweep) every point is a run sharing a sweep id;\n' +
-      'running the same sweep again skips points already completed with the same identity.',
+      'running the same sweep again skips points already completed with the same identity.\n' +
+      'With --launcher slurm (or launcher.name: slurm) the points not yet completed, queued or running\n' +
+      'go to Slurm as one job array (sbatch --array), and exp exits; follow them with exp sweep status.',
     example: 'exp run experiments/quickstart.yaml --sweep augment.color_jitter.enabled=false,true --sweep seed=1,2,3',
     args: { min: 1, needs: 'an experiment file', unless: ['resume', 'point'] },
     load: () => import('./commands/run.ts'),

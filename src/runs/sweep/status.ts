@@ -59,7 +59,7 @@ export interface SweepStatus {
 
 /** The sweep id that `arg` names in the runs directory (full id or a unique prefix). */
 export function sweepIdOf(arg: string, runsDir: string, runs: readonly RunListing[] = listRuns(runsDir)): string {
-  return resolveSweepId(arg, sweepIds(runsDir, runs), runsDir);
+  return resolveSweepId(arg, sweepIds(runsDir, runs), runsDir, `sweep ${arg}`);
 }
 
 /** Live states of the sweep's points from every launcher that knows them (later launchers fill gaps). */

@@ -104,9 +104,21 @@ test('a failed point is the only one resubmitted', { skip }, async () => {
   const two = records(grid.runs).find((x) => x.sweep.point_index === 2)!;
   const { dir: _d, ...rec } = two;
   writeFileSync(join(two.dir, 'run.json'), JSON.stringify({ ...rec, status: 'failed', error: { message: 'out of memory' } }));
+  // point 1's record says running though its task has ended: a task killed without ending its record
+  const one = records(grid.runs).find((x) => x.sweep.point_index === 1)!;
+  const { dir: _o, ...oneRec } = one;
+  writeFileSync(join(one.dir, 'run.json'), JSON.stringify({ ...oneRec, status: 'running', finished: null }));
   const st = await grid.exp(['sweep', 'status', gridId, '--runs-dir', 'runs']);
   assert.match(st.stdout, new RegExp(`${gridId}/2 .* failed`), st.stdout);
+  assert.match(st.stdout, new RegExp(`${gridId}/1 .* running\\? \\(its task is gone`), st.stdout);
   assert.match(st.stdout, new RegExp(`exp sweep submit ${gridId}`));
+  // without an answer from squeue, the states still come from the run records
+  writeFileSync(join(grid.work, 'empty.conf'), ''); // squeue fails at once (a missing file it retries for a minute)
+  const blind = await grid.exp(['sweep', 'status', gridId, '--runs-dir', 'runs'], { env: { SLURM_CONF: join(grid.work, 'empty.conf') } });
+  assert.equal(blind.code, 0, blind.stderr);
+  assert.match(blind.stderr, /note: no live state from the slurm launcher: squeue did not answer/);
+  assert.match(blind.stdout, new RegExp(`${gridId}/2 .* failed`));
+  writeFileSync(join(one.dir, 'run.json'), JSON.stringify(oneRec));
   const r = await grid.exp(['sweep', 'submit', gridId, '--runs-dir', 'runs', '--wait']);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /submitted 1 point of .* as Slurm job \d+ \(--array=2\)/, r.stdout);

@@ -87,7 +87,7 @@ export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: 
     sweep: r.run?.sweep ? `${r.run.sweep.id}${r.run.sweep.point_index === undefined ? '' : `/${r.run.sweep.point_index}`}` : '',
     ...(live.size ? { live: liveOf(r) ?? null } : {}),
   }));
-  for (const n of notes) process.stderr.write(`note: live state unavailable from ${n}\n`);
+  for (const n of notes) process.stderr.write(`note: ${n}\n`);
   const report = (): number => {
     for (const p of problems) process.stderr.write(`error: ${p}\n`);
     return problems.length ? 2 : 0;

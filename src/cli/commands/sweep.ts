@@ -34,7 +34,7 @@ export async function status([arg]: string[], opts: Opts<'sweep status'>): Promi
       here(p.run),
     ]),
   ));
-  for (const n of s.notes) process.stderr.write(`note: live state unavailable from ${n}\n`);
+  for (const n of s.notes) process.stderr.write(`note: ${n}\n`);
   const todo = s.points.filter((p) => p.state !== 'completed' && !(p.live && p.live.state !== 'ended')).length;
   if (todo) process.stdout.write(`${todo} point${todo === 1 ? ' is' : 's are'} not completed, queued or running: exp sweep submit ${s.sweep.id} runs ${todo === 1 ? 'it' : 'them'} again.\n`);
   return 0;

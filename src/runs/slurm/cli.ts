@@ -13,7 +13,8 @@ export interface SlurmCall {
 
 /** Runs a Slurm command; a missing command is a UserError naming the fix. */
 export function slurm(cmd: 'sbatch' | 'squeue' | 'scancel', args: string[], o: { cwd?: string } = {}): SlurmCall {
-  const r = spawnSync(cmd, args, { cwd: o.cwd, encoding: 'utf8', timeout: 120_000 });
+  // a controller that does not answer makes Slurm's commands retry for a while; give up after a minute
+  const r = spawnSync(cmd, args, { cwd: o.cwd, encoding: 'utf8', timeout: 60_000 });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {

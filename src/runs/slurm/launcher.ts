@@ -124,7 +124,7 @@ async function waitFor(s: SweepSubmission, job: string, indices: number[]): Prom
     }
     if (!active) break;
     await sleep(delay);
-    delay = Math.min(delay * 1.5, 30_000);
+    delay = Math.min(delay * 1.2, 30_000);
   }
   let failed = 0;
   for (const p of s.points.filter((q) => indices.includes(q.point.index))) {

@@ -10,7 +10,7 @@ import { resolveSweepId, sweepIds } from '../sweep-id.ts';
 import { IdentityCache } from '../identity.ts';
 import { UserError } from '../../errors.ts';
 import { readSweepRecord, type SweepRecord } from './define.ts';
-import { isActive, type LiveState, type SubmitResult, type SweepReporter } from './launcher.ts';
+import { isActive, type LiveState, type PointState, type SubmitResult, type SweepReporter } from './launcher.ts';
 import { launchers } from './launchers.ts';
 import { loadRecordedSweep, pointState, runSweep, type PointRunner } from './run.ts';
 
@@ -71,7 +71,7 @@ export async function liveStates(sweep: SweepRecord, runsDir: string): Promise<{
       for (const [i, s] of await l.value.query(sweep, runsDir)) if (!live.has(i) || (isActive(s) && !isActive(live.get(i)))) live.set(i, s);
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
-      notes.push(`${l.name}: ${e.message}`);
+      notes.push(`no live state from the ${l.name} launcher: ${e.message}`);
     }
   }
   return { live, notes };
@@ -79,20 +79,34 @@ export async function liveStates(sweep: SweepRecord, runsDir: string): Promise<{
 
 export async function sweepStatus(arg: string, runsDir: string): Promise<SweepStatus> {
   const runs = listRuns(runsDir);
-  const { record, points } = loadRecordedSweep(runsDir, sweepIdOf(arg, runsDir, runs));
+  const id = sweepIdOf(arg, runsDir, runs);
+  // the points' identities need the experiment as it was defined; without it, the newest run of each point says
+  let loaded: ReturnType<typeof loadRecordedSweep> | undefined;
+  const unloaded: string[] = [];
+  try {
+    loaded = loadRecordedSweep(runsDir, id);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    unloaded.push(`each point's state is its newest run's, without checking its identity: ${e.message}`);
+  }
+  const record = loaded?.record ?? readSweepRecord(runsDir, id);
   const { live, notes } = await liveStates(record, runsDir);
+  notes.push(...unloaded);
   const ids = new IdentityCache();
   const mine = runs.filter((r) => r.run?.sweep?.id === record.id).sort((a, b) => (a.run!.started < b.run!.started ? -1 : 1));
   const out: PointStatus[] = [];
-  for (const p of points) {
-    const i = p.point.index;
-    const st = await pointState(runsDir, record, p, ids);
-    const newest = mine.filter((r) => r.run!.sweep!.point_index === i).at(-1);
+  for (const sp of record.points) {
+    const i = sp.index;
+    const p = loaded?.points[i];
+    const newestRun = mine.filter((r) => r.run!.sweep!.point_index === i).at(-1);
+    const st: PointState = p ? await pointState(runsDir, record, p, ids)
+      : newestRun && (newestRun.status === 'completed' || newestRun.status === 'running') ? { state: newestRun.status, dir: newestRun.dir } : { state: 'pending' };
+    const newest = newestRun;
     const state: PointStatus['state'] = st.state !== 'pending' ? st.state
       : newest && (newest.status === 'failed' || newest.status === 'interrupted') ? newest.status : 'missing';
     const l = live.get(i);
     out.push({
-      index: i, point: p.point.point, state, run: st.state !== 'pending' ? st.dir : newest?.dir, live: l,
+      index: i, point: sp.point, state, run: st.state !== 'pending' ? st.dir : newest?.dir, live: l,
       progress: l?.log ? lastLine(l.log) : undefined,
       stale: state === 'running' && !!l && !isActive(l),
     });

@@ -82,6 +82,10 @@ test('a 2x2 sweep runs as one job array, and exp compare reads it', { skip }, as
   assert.match(cmp.stdout, new RegExp(`answer: .*sweep ${gridId}`));
   assert.match(cmp.stdout, /color_jitter on vs off/);
 
+  const ls = await grid.exp(['ls', '--sweep', gridId, '--runs-dir', 'runs']);
+  assert.equal(ls.code, 0, ls.stderr);
+  assert.match(ls.stdout, /scheduler\n/);
+  for (let i = 0; i < 4; i++) assert.match(ls.stdout, new RegExp(`${gridId}/${i}  ended ${job}_${i}\\n`));
   const st = await grid.exp(['sweep', 'status', gridId.slice(0, 7), '--runs-dir', 'runs']);
   assert.equal(st.code, 0, st.stderr);
   assert.match(st.stdout, /4 points over augment\.color_jitter\.enabled, seed; 4 completed/);

@@ -39,6 +39,7 @@ export const slurmMessage = (stderr: string): string =>
  */
 export function sbatchFix(message: string): string {
   const m = message.toLowerCase();
+  if (m.includes('array')) return "The cluster limits array indices (scontrol show config | grep MaxArraySize): split the sweep into smaller ones, or ask the administrators to raise MaxArraySize.";
   if (m.includes('partition')) return 'Set launcher.partition to one of the partitions `sinfo -s` lists (or null for the default one).';
   if (m.includes('time limit')) return "Set launcher.time within the partition's limit (`sinfo -o '%P %l'` shows each partition's TIMELIMIT), or pick a partition that allows it.";
   if (m.includes('account')) return 'Set launcher.account to an account you may charge (`sacctmgr show assoc user=$USER` or your cluster\'s documentation), or null.';

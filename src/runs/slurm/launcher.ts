@@ -8,7 +8,7 @@
 // The sweep's tasks are found again through their job name, exp-<sweep id>-<6 hex of the runs
 // directory>, so `exp sweep status|cancel` need no record of job ids, and the same sweep
 // submitted from two runs directories stays two sets of jobs.
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { userInfo } from 'node:os';
@@ -28,7 +28,16 @@ const BIN = fileURLToPath(new URL('../../../bin/exp.js', import.meta.url));
 /** <runs>/.sweeps/<id>/: the batch script and the tasks' logs. */
 export const sweepFolder = (runsDir: string, id: string): string => join(sweepsDir(runsDir), id);
 export const scriptPath = (runsDir: string, id: string): string => join(sweepFolder(runsDir, id), 'job.sh');
-export const jobName = (runsDir: string, id: string): string => `exp-${id}-${sha256(resolve(runsDir)).slice(0, 6)}`;
+export const jobName = (runsDir: string, id: string): string => `exp-${id}-${sha256(canonical(runsDir)).slice(0, 6)}`;
+
+/** The runs directory's real path (a symlinked spelling names the same jobs), or its absolute path before it exists. */
+function canonical(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return resolve(dir);
+  }
+}
 const logName = (job: string, index: number | string): string => `${job}_${index}.log`;
 
 /** A relative path for the batch script ('.' for the directory itself). */
@@ -173,6 +182,10 @@ async function submit(s: SweepSubmission): Promise<SubmitResult> {
     return { submitted: 0, skipped, failed: 0 };
   }
   const { cwd } = sweepPaths(sweep, runsDir);
+  if (!existsSync(cwd)) {
+    throw new UserError(`sweep ${sweep.id} was defined from ${cwd} (${sweep.cwd} from the runs directory), which does not exist here, and its tasks start there. ` +
+      'Submit it where the checkout and the runs directory sit side by side as they did when the sweep was defined, or define it again here (exp run <experiment> ... --launcher slurm).');
+  }
   const runsRel = rel(cwd, runsDir);
   const resubmit = `exp sweep submit ${sweep.id} --runs-dir ${shellQuote(runsRel)}`;
   const script = writeScript(runsDir, sweep.id, renderScript({

@@ -14,6 +14,8 @@
 # Needs Debian's slurm-wlm (slurmctld, slurmd, sbatch, squeue, scontrol, scancel) and munge.
 # Exits 3 with a reason on stderr when they are missing or the cluster does not come up.
 set -uo pipefail
+# the daemons live in sbin, which a non-root PATH may lack
+export PATH="$PATH:/usr/sbin:/sbin"
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "slurm-cluster: $1 not found (apt-get install slurm-wlm munge)" >&2; exit 3; }; }
 

@@ -14,6 +14,14 @@ function stateText(p: PointStatus): string {
   return p.state;
 }
 
+/** `pending (Priority)`, `running`, `requeued PENDING (BeginTime)`, `ended (CANCELLED)`. */
+function liveText(l: PointStatus['live']): string {
+  if (!l) return '';
+  if (l.state === 'ended') return `ended${l.detail ? ` (${l.detail})` : ''}`;
+  const extra = (l.detail ?? '').replace(new RegExp(`^${l.state.toUpperCase()}\\b\\s*`), '');
+  return `${l.state}${extra ? ` ${extra}` : ''}`;
+}
+
 export async function status([arg]: string[], opts: Opts<'sweep status'>): Promise<number> {
   const runsDir = resolve(opts['runs-dir']);
   const s = await sweepStatus(arg, runsDir);
@@ -30,7 +38,7 @@ export async function status([arg]: string[], opts: Opts<'sweep status'>): Promi
     ['point', 'swept values', 'state', ...(anyLive ? ['scheduler', 'job', 'log', 'last line'] : []), 'run'],
     s.points.map((p) => [
       `${s.sweep.id}/${p.index}`, pointLabel(p.point, s.sweep.keys), stateText(p),
-      ...(anyLive ? [p.live ? `${p.live.state}${p.live.detail && p.live.state !== 'ended' ? ` ${p.live.detail}` : p.live.detail ? ` (${p.live.detail})` : ''}` : '', p.live?.job ?? '', here(p.live?.log), (p.progress ?? '').slice(0, 100)] : []),
+      ...(anyLive ? [liveText(p.live), p.live?.job ?? '', here(p.live?.log), (p.progress ?? '').slice(0, 100)] : []),
       here(p.run),
     ]),
   ));

@@ -500,7 +500,7 @@ export interface ExperimentConfig {
      */
     partition: string | null;
     /**
-     * Time limit per point (`sbatch --time`): `MM`, `HH:MM:SS` or `D-HH:MM:SS`, e.g. `04:00:00`; null: the partition's default. A point that reaches it is checkpointed and requeued (see `signal_seconds`, `max_requeues`).
+     * Time limit per point (`sbatch --time`): `MM`, `HH:MM:SS`, `D-HH:MM:SS` or `infinite`, e.g. `04:00:00`; null: the partition's default. A point that reaches it is checkpointed and requeued (see `signal_seconds`, `max_requeues`).
      */
     time: string | null;
     /**

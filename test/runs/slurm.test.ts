@@ -164,8 +164,15 @@ test('a requeued task is reported as requeued; a scancelled one as interrupted a
     await sleep(200);
   }
   assert.match(st.stdout, new RegExp(`${id}/0 .*requeued PENDING.* ${job}_0 `));
-  // it runs again (the requeued task's exp run --point), then is cancelled mid-training
-  await training(w.runs, 2);
+  // it runs again (the requeued task's exp run --point: a fresh run, or the same one continued from
+  // its checkpoint where SIGTERM saves one), then is cancelled mid-training
+  for (let i = 0; ; i++) {
+    const again = /^RUNNING\|1\|/m.test(squeue(['--jobs', job, '--states=all', '-O', 'State:|,RestartCnt:|']));
+    if (again && records(w.runs).some((x) => x.status === 'running')) break;
+    if (i > 600) assert.fail(`the requeued task did not run again: ${squeue(['--states=all', '-O', 'JobID,State,RestartCnt,Reason'])}`);
+    await sleep(100);
+  }
+  await sleep(1000);
   const c = await w.exp(['sweep', 'cancel', id, '--runs-dir', 'runs']);
   assert.equal(c.code, 0, c.stderr);
   assert.match(c.stdout, /cancelled 1 task/);
@@ -224,8 +231,8 @@ test('slurm errors name the fix: no sbatch, a refused partition or time limit, a
 // The training side of the warning signal (checkpoint at the next step, record interrupted by
 // SIGUSR2, exit 140, `exp run --point` resuming mid-epoch) is the run lifecycle's; until it is
 // there this test skips.
-const usr2 = /SIGUSR2/.test(readFileSync(join(ROOT, 'src/runs/record.ts'), 'utf8'));
-test('the warning signal checkpoints, requeues through Slurm, resumes and ends identical to an uninterrupted run', { skip: skip || (!usr2 && 'exp does not handle SIGUSR2 yet (src/runs/record.ts)') }, async () => {
+const usr2 = /SIGUSR2: 140/.test(readFileSync(join(ROOT, 'src/errors.ts'), 'utf8'));
+test('the warning signal checkpoints, requeues through Slurm, resumes and ends identical to an uninterrupted run', { skip: skip || (!usr2 && 'exp does not end a run on SIGUSR2 with exit 140 yet (src/errors.ts)') }, async () => {
   const long = ['--set', 'train.epochs=4', '--set', 'train.max_steps_per_epoch=8'];
   const w = workspace(long);
   const r = await w.exp(w.args);

@@ -194,6 +194,25 @@ test('a requeued task is reported as requeued; a scancelled one as interrupted a
   assert.match(final.stdout, /1 completed/);
 });
 
+test('--wait exits 1 when a point fails on the node, and exp sweep status says it failed', { skip }, async () => {
+  // the file's data path is valid (so the sweep validates); the swept one is an empty folder, which only the point's index stage finds out
+  const work = mkdtempSync(join(tmpdir(), 'exp-slurm-fail-'));
+  cleanup.push(work);
+  mkdirSync(join(work, 'exp'));
+  mkdirSync(join(work, 'data', 'sample'), { recursive: true });
+  mkdirSync(join(work, 'empty'));
+  symlinkSync(join(ROOT, 'data/sample/train'), join(work, 'data', 'sample', 'train'));
+  cpSync(join(ROOT, 'experiments/quickstart.yaml'), join(work, 'exp', 'q.yaml'));
+  const r = await exp(['run', 'exp/q.yaml', ...SMOKE, '--set', 'data.test=null', '--set', 'outputs.submission=false', '--backend', 'wasm', '--runs-dir', 'runs',
+    '--sweep', `data.train=${join(work, 'empty')}`, '--launcher', 'slurm', '--set', 'launcher.nodes=this', '--wait'], { cwd: work, env });
+  assert.equal(r.code, 1, r.stderr + r.stdout);
+  const id = idOf(r.stdout);
+  assert.match(r.stdout, new RegExp(`${id}/0: ended \\[FAILED`));
+  assert.match(r.stderr, new RegExp(`point ${id}/0 did not complete \\(its log: .*\\); exp sweep status ${id} shows why`));
+  const st = await exp(['sweep', 'status', id, '--runs-dir', 'runs'], { cwd: work, env });
+  assert.match(st.stdout, new RegExp(`${id}/0 .* failed\\s+ended \\(FAILED`), st.stdout);
+});
+
 test('slurm errors name the fix: no sbatch, a refused partition or time limit, an unwritable or local runs directory', { skip }, async () => {
   const w = workspace();
   // sbatch not on PATH (git and node still are)

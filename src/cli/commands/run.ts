@@ -71,7 +71,7 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
       const plan = compile(j.config);
       process.stdout.write(`${j.config.name}: ${plan.stages.map((s) => s.id).join(' -> ')}\n`);
       if (j.sweep) {
-        const over = j.sweep.record.keys.length ? `${j.sweep.points.length} points over ${j.sweep.record.keys.join(', ')}` : 'one point, nothing swept';
+        const over = j.sweep.record.keys.length ? `${j.sweep.points.length} point${j.sweep.points.length === 1 ? '' : 's'} over ${j.sweep.record.keys.join(', ')}` : 'one point, nothing swept';
         process.stdout.write(`sweep ${j.sweep.record.id}: ${over}${j.launcher === 'local' ? '' : ` (launcher ${j.launcher}: one job array)`}\n`);
         for (const p of j.sweep.points) process.stdout.write(`  ${j.sweep.record.id}/${p.point.index}  ${fmtPoint(p.point.point)}\n`);
       }

@@ -111,7 +111,7 @@ export async function runSweep(job: NonNullable<ExperimentJob['sweep']>, o: Swee
       'pass --runs-dir DIR with a directory you (and the nodes) can write, or fix its permissions.');
   }
   const ids = o.identities ?? new IdentityCache();
-  const over = rec.keys.length ? `${rec.points.length} points over ${rec.keys.join(', ')}` : 'one point, nothing swept';
+  const over = rec.keys.length ? `${rec.points.length} point${rec.points.length === 1 ? '' : 's'} over ${rec.keys.join(', ')}` : 'one point, nothing swept';
   o.report.info(`sweep ${rec.id}: ${over} (definition: ${sweepRecordPath(o.runsDir, rec.id)})`);
   const r = await launcher.submit({
     sweep: rec,

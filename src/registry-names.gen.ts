@@ -10,7 +10,7 @@ export const REGISTERED = {
   backend: ['tensorflow', 'webgpu', 'native', 'wasm', 'cpu', 'webgpu-software'],
   sampler: ['uniform', 'sqrt', 'balanced'],
   'dataset format': ['herbarium', 'folders'],
-  launcher: ['local'],
+  launcher: ['local', 'slurm'],
 } as const;
 
 export type RegisteredBackboneName = (typeof REGISTERED)['backbone'][number];

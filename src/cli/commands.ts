@@ -23,6 +23,8 @@ const quiet = flag('print only errors and the final result');
 const backend = choice('the TensorFlow.js backend (default auto: the fastest that loads)', BACKENDS);
 const json = flag('print JSON');
 const set = (help: string) => list(help, 'K=V');
+const launcher = (help: string) => choice(help, REGISTERED.launcher);
+const wait = flag('with a scheduler (slurm): wait until every submitted point has ended, polling squeue');
 
 /** Every command's options, by command name. */
 export const OPTIONS = {
@@ -34,6 +36,8 @@ export const OPTIONS = {
     name: text('run name (default: the experiment name)', { valueName: 'NAME' }),
     resume: text('continue an interrupted run from its last checkpoint', { valueName: 'RUN' }),
     point: text('run point N of a recorded sweep (e.g. a cluster array job)', { valueName: 'SWEEP/N' }),
+    launcher: launcher("where the points run (default: the file's launcher.name, local); slurm submits one job array and exits"),
+    wait,
     'dry-run': flag('validate and print the plan; run nothing'),
     'no-cache': flag('recompute cached stages (statistics, resized images) instead of reading the shared cache'),
     quiet,
@@ -87,6 +91,16 @@ export const OPTIONS = {
     levels: text('with a dataset directory: level names, finest first (default: detected)', { valueName: 'L1,L2' }),
     json,
   },
+  'sweep status': { 'runs-dir': runsDir, json },
+  'sweep submit': {
+    'runs-dir': runsDir,
+    launcher: launcher("where the points run (default: the launcher that submitted the sweep before, else the file's launcher.name)"),
+    wait,
+    backend,
+    'no-cache': flag('recompute cached stages instead of reading the shared cache'),
+    quiet,
+  },
+  'sweep cancel': { 'runs-dir': runsDir },
   ls: { 'runs-dir': runsDir, sweep: text('only runs of this sweep (an id or a unique prefix)', { valueName: 'ID' }), json },
   reproduce: {
     'runs-dir': runsDir,
@@ -139,7 +153,9 @@ export const COMMANDS: CommandSpec[] = [
       'Validates each experiment file, compiles it into stages (index, split, stats, cache, train,\n' +
       'predict, submission) shown live, and writes a run record under the runs directory.\n' +
       'With a sweep (the file\'s sweep: block and/or --sweep) every point is a run sharing a sweep id;\n' +
-      'running the same sweep again skips points already completed with the same identity.',
+      'running the same sweep again skips points already completed with the same identity.\n' +
+      'With --launcher slurm (or launcher.name: slurm) the points not yet completed, queued or running\n' +
+      'go to Slurm as one job array (sbatch --array), and exp exits; follow them with exp sweep status.',
     example: 'exp run experiments/quickstart.yaml --sweep augment.color_jitter.enabled=false,true --sweep seed=1,2,3',
     args: { min: 1, needs: 'an experiment file', unless: ['resume', 'point'] },
     load: () => import('./commands/run.ts'),
@@ -230,6 +246,39 @@ export const COMMANDS: CommandSpec[] = [
     example: 'exp stats experiments/quickstart.yaml',
     args: { min: 1, max: 1, needs: 'an experiment file or a dataset directory' },
     load: () => import('./commands/stats.ts'),
+  }),
+  command({
+    name: 'sweep status',
+    usage: '<sweep> [--runs-dir DIR] [--json]',
+    summary: "each point of a sweep: its run's state, the scheduler's live state, job, log and last progress line",
+    description:
+      'The state of each point comes from its run records (completed, running, failed, interrupted, or\n' +
+      'missing); where the sweep went to a scheduler, its live state too (Slurm: pending, running or\n' +
+      'requeued, from squeue; never sacct), the task id, its log file and the log\'s last line.',
+    example: 'exp sweep status sw-2290',
+    args: { min: 1, max: 1, needs: 'a sweep id (or a unique prefix)' },
+    load: () => import('./commands/sweep.ts').then((m) => ({ run: m.status })),
+  }),
+  command({
+    name: 'sweep submit',
+    usage: '<sweep> [--launcher NAME] [--wait] [--runs-dir DIR]',
+    summary: 'run or submit again every point of a recorded sweep that is not completed, queued or running',
+    description:
+      'Reads the sweep record, decides each point from its run records (completed points are skipped,\n' +
+      'failed, interrupted and missing ones run again, an interrupted one from its checkpoint) and hands\n' +
+      'the rest to the launcher: on Slurm, one job array of exactly those points.',
+    example: 'exp sweep submit sw-2290 --launcher slurm',
+    args: { min: 1, max: 1, needs: 'a sweep id (or a unique prefix)' },
+    load: () => import('./commands/sweep.ts').then((m) => ({ run: m.submit })),
+  }),
+  command({
+    name: 'sweep cancel',
+    usage: '<sweep> [--runs-dir DIR]',
+    summary: "cancel a sweep's queued and running tasks (Slurm: scancel)",
+    description: 'A cancelled running point is marked interrupted; exp sweep submit continues it later.',
+    example: 'exp sweep cancel sw-2290',
+    args: { min: 1, max: 1, needs: 'a sweep id (or a unique prefix)' },
+    load: () => import('./commands/sweep.ts').then((m) => ({ run: m.cancel })),
   }),
   command({
     name: 'ls',

@@ -487,6 +487,71 @@ export interface ExperimentConfig {
      */
     seeds: number[];
   } | null;
+  /**
+   * Where `exp run` runs the points of a sweep, or the one run of an experiment without one: in this process (`local`), or as one Slurm job array whose task n runs `exp run --point <sweep>/n` on a node (`slurm`; also `exp run --launcher slurm`). Not part of a run's identity: a point run on the cluster is the same run as the point run here, and changing these settings never reruns a completed point. The keys other than `name` are Slurm's; `local` ignores them.
+   */
+  launcher: {
+    /**
+     * The launcher; `exp run --launcher NAME` overrides it.
+     */
+    name: 'local' | 'slurm';
+    /**
+     * Slurm partition (`sbatch --partition`); null: the cluster's default partition. `sinfo -s` lists them.
+     */
+    partition: string | null;
+    /**
+     * Time limit per point (`sbatch --time`): `MM`, `HH:MM:SS`, `D-HH:MM:SS` or `infinite`, e.g. `04:00:00`; null: the partition's default. A point that reaches it is checkpointed and requeued (see `signal_seconds`, `max_requeues`).
+     */
+    time: string | null;
+    /**
+     * CPU cores per point (`sbatch --cpus-per-task`); null: Slurm's default (one).
+     */
+    cpus_per_task: number | null;
+    /**
+     * Memory per node (`sbatch --mem`), e.g. `16G`; null: the partition's default.
+     */
+    mem: string | null;
+    /**
+     * GPUs per point, as a generic resource: `1` asks `--gres=gpu:1`, `a100:2` asks `--gres=gpu:a100:2`; null or 0: none.
+     */
+    gpus: number | string | null;
+    /**
+     * Account to charge (`sbatch --account`).
+     */
+    account: string | null;
+    /**
+     * Quality of service (`sbatch --qos`).
+     */
+    qos: string | null;
+    /**
+     * At most this many points run at once (the array's `%N`); null: as many as the cluster allows.
+     */
+    parallelism: number | null;
+    /**
+     * Seconds before the time limit at which Slurm sends the warning signal (`--signal=B:USR2@N`). The batch script forwards it to exp, which checkpoints `model/last` at the next step, marks the run interrupted and exits 140; the script then requeues the point, which resumes from the checkpoint. 0: no warning signal.
+     */
+    signal_seconds: number;
+    /**
+     * How many times one point is requeued after the warning signal (counted by Slurm's SLURM_RESTART_COUNT); then it stays interrupted and `exp sweep submit` continues it.
+     */
+    max_requeues: number;
+    /**
+     * `cluster`: tasks may run on other machines, so the runs directory must be on a shared filesystem; submitting refuses a runs directory on a local filesystem (ext4, xfs, btrfs, tmpfs, overlay, ...). `this`: every task runs on this machine (a one-node cluster, a workstation running Slurm): no check.
+     */
+    nodes: 'cluster' | 'this';
+    /**
+     * The command that runs exp in a task (e.g. `exp` when it is on the nodes' PATH); null: `node` and this checkout's bin/exp.js, relative to the directory the job is submitted from.
+     */
+    exp: string | null;
+    /**
+     * More sbatch options, one per entry, written as `#SBATCH <entry>` lines, e.g. `--constraint=a100` or `--exclusive`.
+     */
+    sbatch: string[];
+    /**
+     * Shell lines run in each task before exp, e.g. `module load nodejs/20 cuda/11.2` or `source ~/venv/bin/activate`.
+     */
+    setup: string[];
+  };
 }
 /**
  * One optimizer's settings (the keys of `optimizer` without `phases` and `cycle`).

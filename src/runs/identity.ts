@@ -17,12 +17,13 @@ export function runIdentity(parts: { configHash: string; gitSha: string | null; 
 
 /**
  * The config fields that determine results, hashed into the run identity. Name and description
- * do not change results. Data paths enter as written (relative to the experiment file), not as
+ * do not change results, nor does where the run is launched (the `launcher` block: the same point
+ * run here or on a cluster is the same run). Data paths enter as written (relative to the experiment file), not as
  * resolved absolute paths, so the same checkout on two machines has the same identity; the data
  * itself enters the identity through its fingerprint.
  */
 export function configHash(config: ExperimentConfig, asWritten: Record<string, string> = {}): string {
-  const { name: _n, description: _d, extends: _e, sweep: _s, ...rest } = config as ExperimentConfig & { description?: string; extends?: string };
+  const { name: _n, description: _d, extends: _e, sweep: _s, launcher: _l, ...rest } = config as ExperimentConfig & { description?: string; extends?: string };
   const copy = JSON.parse(JSON.stringify(rest)) as Record<string, any>;
   for (const [key, written] of Object.entries(asWritten)) {
     const path = key.split('.');

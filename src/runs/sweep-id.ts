@@ -15,15 +15,15 @@ export function sweepIds(runsDir: string, listing: readonly RunListing[]): strin
   return [...ids].sort();
 }
 
-/** The one sweep id that `arg` names (exactly, or as a unique prefix with or without "sw-"). */
-export function resolveSweepId(arg: string, ids: readonly string[], runsDir: string): string {
+/** The one sweep id that `arg` names (exactly, or as a unique prefix with or without "sw-"); `label` is how the user gave it. */
+export function resolveSweepId(arg: string, ids: readonly string[], runsDir: string, label = `--sweep ${arg}`): string {
   if (ids.includes(arg)) return arg;
   let hits = ids.filter((id) => id.startsWith(arg));
   if (!hits.length) hits = ids.filter((id) => id.startsWith(`sw-${arg}`));
   if (hits.length === 1) return hits[0];
   if (hits.length > 1) {
-    throw new UserError(`--sweep ${arg} matches ${hits.length} sweeps in ${runsDir}: ${hits.slice(0, 10).join(', ')}${hits.length > 10 ? ', ...' : ''}. Give more of the sweep id.`);
+    throw new UserError(`${label} matches ${hits.length} sweeps in ${runsDir}: ${hits.slice(0, 10).join(', ')}${hits.length > 10 ? ', ...' : ''}. Give more of the sweep id.`);
   }
   const known = ids.length ? `sweeps there: ${ids.slice(-10).join(', ')}${ids.length > 10 ? ` (the last 10 of ${ids.length})` : ''}` : 'it holds no sweeps';
-  throw new UserError(`--sweep ${arg}: no sweep id in ${runsDir} is or starts with "${arg}" (${known}). \`exp ls --runs-dir ${runsDir}\` shows each run's sweep.`);
+  throw new UserError(`${label}: no sweep id in ${runsDir} is or starts with "${arg}" (${known}). \`exp ls --runs-dir ${runsDir}\` shows each run's sweep.`);
 }

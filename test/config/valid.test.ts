@@ -40,7 +40,7 @@ test('a minimal file gets every default', () => {
   assert.deepEqual(c.outputs, { predictions: ['val', 'test'], dtype: 'float32', submission: true });
   assert.equal(c.sweep, null);
   // Keys come out in schema order, so config.yaml reads like the reference page.
-  assert.deepEqual(Object.keys(c), ['name', 'seed', 'data', 'model', 'loss', 'optimizer', 'schedule', 'train', 'augment', 'tta', 'decode', 'outputs', 'sweep']);
+  assert.deepEqual(Object.keys(c), ['name', 'seed', 'data', 'model', 'loss', 'optimizer', 'schedule', 'train', 'augment', 'tta', 'decode', 'outputs', 'sweep', 'launcher']);
   assert.equal(r.rawText, readFileSync(join(CWD, 'valid/minimal.yaml'), 'utf8'));
 });
 

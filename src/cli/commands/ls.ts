@@ -7,6 +7,10 @@ import { headlineMetric, type HeadlineMetric } from '../../runs/compare/metrics.
 import { pointLabel } from '../../runs/compare/groups.ts';
 import type { RunJson } from '../../runs/schemas.ts';
 import { table } from '../table.ts';
+import type { LiveState } from '../../runs/sweep/launcher.ts';
+import { readSweepFile } from '../../runs/read.ts';
+import { sweepRecordPath, type SweepRecord } from '../../runs/sweep/define.ts';
+import { liveStates } from '../../runs/sweep/status.ts';
 
 function duration(a: string | null | undefined, b: string | null | undefined): string {
   if (!a || !b) return '';
@@ -38,10 +42,27 @@ function metricHeader(ms: (HeadlineMetric | null)[]): { header: string; cell: (m
 export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: string; json?: boolean }): Promise<number> {
   const runsDir = resolve(opts['runs-dir'] ?? 'runs');
   let runs = listRuns(runsDir);
+  // with --sweep, what a scheduler says of each point (exp sweep status has the whole picture)
+  let live = new Map<number, LiveState>();
+  const notes: string[] = [];
   if (opts.sweep) {
     const id = resolveSweepId(opts.sweep, sweepIds(runsDir, runs), runsDir);
     runs = runs.filter((r) => r.run?.sweep?.id === id);
+    let rec: SweepRecord | undefined;
+    try {
+      rec = readSweepFile<SweepRecord>(sweepRecordPath(runsDir, id));
+    } catch (e) {
+      notes.push((e as Error).message);
+    }
+    if (rec) ({ live } = await liveStates(rec, runsDir).then((r) => (notes.push(...r.notes), r)));
   }
+  // the live state belongs to the newest run of its point
+  const newest = new Map<number, string>();
+  for (const r of runs) if (r.run?.sweep?.point_index !== undefined) newest.set(r.run.sweep.point_index, r.id);
+  const liveOf = (r: (typeof runs)[number]): LiveState | undefined => {
+    const i = r.run?.sweep?.point_index;
+    return i !== undefined && newest.get(i) === r.id ? live.get(i) : undefined;
+  };
   // Damaged records are listed as far as they can be read and reported after the table, and the
   // exit code is 2 (as ls(1) does for a file it cannot read).
   const problems = runs.filter((r) => r.error).map((r) => r.error!);
@@ -64,7 +85,9 @@ export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: 
     duration: duration(r.run?.started, r.run?.finished),
     point: r.run?.sweep ? pointLabel(r.run.sweep.point, r.run.sweep.keys) : '',
     sweep: r.run?.sweep ? `${r.run.sweep.id}${r.run.sweep.point_index === undefined ? '' : `/${r.run.sweep.point_index}`}` : '',
+    ...(live.size ? { live: liveOf(r) ?? null } : {}),
   }));
+  for (const n of notes) process.stderr.write(`note: ${n}\n`);
   const report = (): number => {
     for (const p of problems) process.stderr.write(`error: ${p}\n`);
     return problems.length ? 2 : 0;
@@ -79,9 +102,11 @@ export async function run(_args: string[], opts: { 'runs-dir'?: string; sweep?: 
   }
   const col = metricHeader(metrics);
   const withPoint = rows.some((r) => r.point);
+  const withLive = live.size > 0;
+  const liveCell = (l: LiveState | undefined) => (l ? `${l.state}${l.job ? ` ${l.job}` : ''}` : '');
   process.stdout.write(table(
-    ['id', 'name', 'status', col.header, 'backend', 'git', 'time', ...(withPoint ? ['swept values'] : []), 'sweep'],
-    rows.map((r, i) => [r.id, r.name, r.status, col.cell(metrics[i]), r.backend, r.git, r.duration, ...(withPoint ? [r.point] : []), r.sweep]),
+    ['id', 'name', 'status', col.header, 'backend', 'git', 'time', ...(withPoint ? ['swept values'] : []), 'sweep', ...(withLive ? ['scheduler'] : [])],
+    rows.map((r, i) => [r.id, r.name, r.status, col.cell(metrics[i]), r.backend, r.git, r.duration, ...(withPoint ? [r.point] : []), r.sweep, ...(withLive ? [liveCell(liveOf(runs[i]))] : [])]),
   ));
   return report();
 }

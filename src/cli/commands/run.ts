@@ -19,7 +19,7 @@ import { compile } from '../../stages/kinds.ts';
 const stages = () => import('../../stages/run-experiment.ts');
 
 
-interface Common {
+export interface Common {
   runsDir: string;
   backend: BackendName;
   name?: string;
@@ -27,20 +27,14 @@ interface Common {
   noCache: boolean;
 }
 
-const report: SweepReporter = {
+export const report: SweepReporter = {
   info: (line) => process.stdout.write(`${line}\n`),
   warn: (line) => process.stderr.write(`${line}\n`),
 };
 
 export async function run(files: string[], opts: Record<string, unknown>): Promise<number> {
   const backendArg = opts.backend as string | undefined;
-  const common: Common = {
-    runsDir: resolve((opts['runs-dir'] as string | undefined) ?? 'runs'),
-    backend: (backendArg ?? 'auto') as BackendName,
-    name: opts.name as string | undefined,
-    quiet: !!opts.quiet,
-    noCache: !!opts['no-cache'],
-  };
+  const common = commonOf(opts);
   const sets = (opts.set as string[] | undefined) ?? [];
   const sweepArgs = (opts.sweep as string[] | undefined) ?? [];
   const exclusive = (flag: string) => {
@@ -48,11 +42,7 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
       throw new UserError(`exp run ${flag} takes no experiment file, --set or --sweep: it runs the recorded config. Example: exp run ${flag} ${flag === '--resume' ? 'runs/<run>' : 'sw-0123456789ab/0'}`);
     }
   };
-  // a recorded point whose interrupted run is continued goes through --resume's path
-  const runPoint: PointRunner = async (p, sweep, continueDir) => {
-    if (continueDir) await resumeRun(continueDir, common, backendArg as BackendName | undefined);
-    else await runOne(p.loaded, p.config, common, sweep);
-  };
+  const runPoint = pointRunner(common, backendArg as BackendName | undefined);
   if (opts.resume !== undefined) {
     exclusive('--resume');
     return resumeRun(opts.resume as string, common, backendArg as BackendName | undefined);
@@ -74,14 +64,15 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
 
   // Validate everything first (every point of every sweep): a typo in the third file or the
   // fifth point should not surface after two hours.
-  const jobs = files.map((f) => prepareExperiment(f, sets, cliAxes));
+  const jobs = files.map((f) => prepareExperiment(f, sets, cliAxes, { launcher: opts.launcher as string | undefined }));
 
   if (opts['dry-run']) {
     for (const j of jobs) {
       const plan = compile(j.config);
       process.stdout.write(`${j.config.name}: ${plan.stages.map((s) => s.id).join(' -> ')}\n`);
       if (j.sweep) {
-        process.stdout.write(`sweep ${j.sweep.record.id}: ${j.sweep.points.length} points over ${j.sweep.record.keys.join(', ')}\n`);
+        const over = j.sweep.record.keys.length ? `${j.sweep.points.length} point${j.sweep.points.length === 1 ? '' : 's'} over ${j.sweep.record.keys.join(', ')}` : 'one point, nothing swept';
+        process.stdout.write(`sweep ${j.sweep.record.id}: ${over}${j.launcher === 'local' ? '' : ` (launcher ${j.launcher}: one job array)`}\n`);
         for (const p of j.sweep.points) process.stdout.write(`  ${j.sweep.record.id}/${p.point.index}  ${fmtPoint(p.point.point)}\n`);
       }
     }
@@ -90,9 +81,39 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
   let failed = 0;
   for (const j of jobs) {
     if (!j.sweep) await runOne(j.base, j.config, common, null);
-    else failed += (await runSweep(j.sweep, { runsDir: common.runsDir, runPoint, report })).failed;
+    else failed += (await runSweep(j.sweep, { runsDir: common.runsDir, runPoint, report, launcher: j.launcher, wait: !!opts.wait, pointArgs: pointArgsOf(opts) })).failed;
   }
   return failed ? 1 : 0;
+}
+
+/** Runs one sweep point in this process (what the local launcher is given). */
+/**
+ * Runs a point in this process; a recorded point whose interrupted run is continued (continueDir)
+ * goes through --resume's path, on `backend` when one was given, else the run's own.
+ */
+export const pointRunner = (c: Common, backend?: BackendName): PointRunner => async (p, sweep, continueDir) => {
+  if (continueDir) await resumeRun(continueDir, c, backend);
+  else await runOne(p.loaded, p.config, c, sweep);
+};
+
+/** The options every run takes, from a command's parsed options. */
+export function commonOf(opts: Record<string, unknown>): Common {
+  return {
+    runsDir: resolve((opts['runs-dir'] as string | undefined) ?? 'runs'),
+    backend: ((opts.backend as string | undefined) ?? 'auto') as BackendName,
+    name: opts.name as string | undefined,
+    quiet: !!opts.quiet,
+    noCache: !!opts['no-cache'],
+  };
+}
+
+/** What a scheduler's task adds to `exp run --point`: the run options given here explicitly. */
+export function pointArgsOf(opts: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  if (opts.backend !== undefined) out.push('--backend', String(opts.backend));
+  if (opts.name !== undefined) out.push('--name', String(opts.name));
+  if (opts['no-cache']) out.push('--no-cache');
+  return out;
 }
 
 /** A warning once per process: every point of a sweep would say the same. */

@@ -11,19 +11,22 @@
 //
 //   <runs>/.sweeps/<id>.json   (written atomically; rewritten identically when the sweep is re-run)
 //   {
-//     "schema_version": 1,
+//     "schema_version": 2,
 //     "id": "sw-<12 hex>",
 //     "created": ISO time of the first definition,
-//     "experiment": absolute path of the experiment file,
-//     "cwd": absolute directory --set/--sweep paths were resolved against,
+//     "experiment": the experiment file, relative to the runs directory,
+//     "cwd": the directory --set/--sweep paths were resolved against, relative to the runs directory,
 //     "sets": ["key=value", ...]            the --set arguments as typed,
 //     "base_config_hash": config hash of the experiment + --set (no sweep block),
 //     "keys": ["augment.color_jitter.enabled", "seed"],   swept keys in sweep order,
 //     "points": [{ "index": 0, "point": {key: value}, "overrides": [{key, value, from: "file"|"cli", source}] }]
 //   }
 // Points are numbered from 0 in row-major order (the last key varies fastest), matching a
-// scheduler's array index (SLURM --array=0-5).
-import { join } from 'node:path';
+// scheduler's array index (SLURM --array=0-5). The paths are relative to the runs directory, so
+// the record is valid on every machine that mounts the runs directory and the checkout side by
+// side, whatever their absolute paths (a cluster node, a laptop with the share mounted elsewhere);
+// records of schema_version 1 hold absolute paths and are still read.
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { UserError, type Problem } from '../../errors.ts';
 import type { Override } from '../../config/overrides.ts';
@@ -56,7 +59,8 @@ export interface SweepPoint {
 }
 
 export interface SweepRecord {
-  schema_version: 1;
+  /** 1: experiment and cwd are absolute paths; 2: relative to the runs directory. */
+  schema_version: 1 | 2;
   id: string;
   created: string;
   experiment: string;
@@ -132,7 +136,17 @@ export function loadOptionsOf(point: SweepPoint): { sweepPoint: Override[]; swee
 export const sweepsDir = (runsDir: string): string => join(runsDir, '.sweeps');
 export const sweepRecordPath = (runsDir: string, id: string): string => join(sweepsDir(runsDir), `${id}.json`);
 
-/** Writes the sweep's record, keeping the original creation time when it already exists. */
+/** The record's experiment file and working directory as paths here (absolute). */
+export function sweepPaths(rec: Pick<SweepRecord, 'schema_version' | 'experiment' | 'cwd'>, runsDir: string): { experiment: string; cwd: string } {
+  const at = (p: string) => (isAbsolute(p) ? p : resolve(runsDir, p));
+  return { experiment: at(rec.experiment), cwd: at(rec.cwd) };
+}
+
+/**
+ * Writes the sweep's record, keeping the original creation time when it already exists. `rec`
+ * may hold absolute paths (as prepareExperiment makes them); they are stored relative to the
+ * runs directory (schema_version 2), and the record as stored is returned.
+ */
 export function writeSweepRecord(runsDir: string, rec: SweepRecord): SweepRecord {
   let prev: SweepRecord | undefined;
   try {
@@ -140,7 +154,9 @@ export function writeSweepRecord(runsDir: string, rec: SweepRecord): SweepRecord
   } catch {
     // a damaged record of this sweep is rewritten whole (the definition is recomputed from the experiment)
   }
-  const out = { ...rec, created: prev?.created ?? rec.created };
+  const abs = sweepPaths(rec, runsDir);
+  const rel = (p: string) => relative(resolve(runsDir), p) || '.';
+  const out: SweepRecord = { ...rec, schema_version: 2, experiment: rel(abs.experiment), cwd: rel(abs.cwd), created: prev?.created ?? rec.created };
   writeJsonAtomic(sweepRecordPath(runsDir, rec.id), out);
   return out;
 }

@@ -35,6 +35,12 @@ export interface SweepSubmission {
   sweep: SweepRecord;
   runsDir: string;
   points: LoadedPoint[];
+  /** The experiment's `launcher:` block (a scheduler's resources; `local` reads none of it). */
+  settings: ExperimentConfig['launcher'];
+  /** A scheduler's launcher waits until every submitted point has ended (`--wait`); local always does. */
+  wait: boolean;
+  /** Options a scheduler's task adds to `exp run --point` (the --backend, --name, --no-cache given here). */
+  pointArgs: string[];
   /** The point's state now (another process may have run it since the sweep started). */
   stateOf(p: LoadedPoint): Promise<PointState>;
   /** Runs one point in this process, through the run lifecycle. */
@@ -53,12 +59,23 @@ export interface SubmitResult {
   job?: string;
 }
 
-/** What a scheduler knows about a point now, beyond its run records. */
+/**
+ * What a scheduler knows about a point now, beyond its run records: queued (`pending`), running,
+ * queued again after a requeue (`requeued`), or `ended` (the scheduler, or its log, remembers a
+ * task that is neither queued nor running; its outcome is the run record's business).
+ */
 export interface LiveState {
-  state: 'pending' | 'running' | 'requeued';
+  state: 'pending' | 'running' | 'requeued' | 'ended';
+  /** The scheduler's id of the task (Slurm: <array job>_<index>). */
   job?: string;
+  /** The task's log file. */
   log?: string;
+  /** The scheduler's own word for the state, e.g. PENDING (Priority), CANCELLED. */
+  detail?: string;
 }
+
+/** A task that is queued or running (so submitting the point again would run it twice). */
+export const isActive = (l: LiveState | undefined): boolean => !!l && l.state !== 'ended';
 
 export interface Launcher {
   submit(s: SweepSubmission): Promise<SubmitResult>;
@@ -66,10 +83,13 @@ export interface Launcher {
   query(sweep: SweepRecord, runsDir: string): Promise<Map<number, LiveState>>;
   /** Cancels the sweep's queued and running points; returns how many it cancelled. */
   cancel(sweep: SweepRecord, runsDir: string): Promise<number>;
+  /** Whether this launcher ever submitted the sweep from this runs directory (what `exp sweep submit` reuses). */
+  used?(sweep: SweepRecord, runsDir: string): boolean;
 }
 
 /** `key=value ...` of a point, as the progress lines show it. */
-export const fmtPoint = (point: Record<string, unknown>): string => Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ');
+export const fmtPoint = (point: Record<string, unknown>): string =>
+  Object.entries(point).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ') || '(the experiment as it is: nothing swept)';
 
 /** The line that says why a point is not run, or null when it is pending. */
 export function skipLine(st: PointState): string | null {

@@ -3,6 +3,8 @@
 import { Registry } from '../../registry.ts';
 import type { Launcher } from './launcher.ts';
 import { local } from './local.ts';
+import { slurmLauncher } from '../slurm/launcher.ts';
 
 export const launchers = new Registry<Launcher>('launcher');
 launchers.register('local', 'run the points in this process, one after another', local);
+launchers.register('slurm', 'submit the pending points as one Slurm job array (sbatch --array); task n runs exp run --point <sweep>/n', slurmLauncher);

@@ -10,13 +10,13 @@ import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { assertValid, loadExperiment, type LoadResult } from '../../config/index.ts';
 import type { ExperimentConfig } from '../../config/types.gen.ts';
-import { UserError } from '../../errors.ts';
+import { StorageError, UserError } from '../../errors.ts';
 import { listRuns } from '../read.ts';
 import type { SweepInfo } from '../schemas.ts';
 import { IdentityCache, configHash, runIdentity } from '../identity.ts';
 import {
-  expandPoints, fileAxes, loadOptionsOf, parsePointRef, readSweepRecord, sweepId, sweepRecordPath, writeSweepRecord,
-  type SweepAxis, type SweepRecord,
+  expandPoints, fileAxes, loadOptionsOf, parsePointRef, readSweepRecord, sweepId, sweepPaths, sweepRecordPath, writeSweepRecord,
+  type SweepAxis, type SweepPoint, type SweepRecord,
 } from './define.ts';
 import { fmtPoint, type LoadedPoint, type PointState, type SubmitResult, type SweepReporter } from './launcher.ts';
 import { launchers } from './launchers.ts';
@@ -27,18 +27,29 @@ export interface ExperimentJob {
   file: string;
   base: LoadResult;
   config: ExperimentConfig;
+  /** The launcher its points go to: `--launcher`, else the file's launcher.name. */
+  launcher: string;
   sweep: { record: SweepRecord; points: LoadedPoint[] } | null;
 }
 
 /**
  * Loads and validates an experiment and, when it sweeps (its sweep: block and `cliAxes`), every
- * point, so that a typo in the fifth point surfaces before the first one trains.
+ * point, so that a typo in the fifth point surfaces before the first one trains. An experiment
+ * without a sweep that goes to a launcher other than `local` (a scheduler) is a one-point sweep,
+ * so that its task can run it by number like any other (`exp run --point <sweep>/0`).
  */
-export function prepareExperiment(file: string, sets: string[], cliAxes: SweepAxis[]): ExperimentJob {
+export function prepareExperiment(file: string, sets: string[], cliAxes: SweepAxis[], o: { launcher?: string } = {}): ExperimentJob {
   const base = loadExperiment(file, { sets, mode: 'run' });
   const config = assertValid(base);
+  const launcher = o.launcher ?? config.launcher.name;
+  launchers.get(launcher); // an unknown name lists the choices before anything runs
   const axes = [...fileAxes(config.sweep, base.source), ...cliAxes];
-  if (axes.length === 0) return { file, base, config, sweep: null };
+  for (const a of axes) {
+    if (a.key === 'launcher' || a.key.startsWith('launcher.')) {
+      throw new UserError(`${a.source}: '${a.key}' cannot be swept: the launcher block says where the points run (one job array for all of them), not what they compute. Set it once with --set ${a.key}=...`);
+    }
+  }
+  if (axes.length === 0 && launcher === 'local') return { file, base, config, launcher, sweep: null };
   const points = expandPoints(axes);
   const baseHash = configHash(config, base.asWritten);
   const record: SweepRecord = {
@@ -49,7 +60,7 @@ export function prepareExperiment(file: string, sets: string[], cliAxes: SweepAx
     const l = loadExperiment(file, { sets, ...loadOptionsOf(point), mode: 'run' });
     return { point, loaded: l, config: assertValid(l) };
   });
-  return { file, base, config, sweep: { record, points: loaded } };
+  return { file, base, config, launcher, sweep: { record, points: loaded } };
 }
 
 /** Runs one point's experiment in this process, recording `sweep` in its run (or continues the run in `continueDir`). */
@@ -59,6 +70,12 @@ export interface SweepRunOptions {
   runsDir: string;
   /** A registered launcher's name ('local' unless told otherwise). */
   launcher?: string;
+  /** The launcher block (default: the first point's). */
+  settings?: ExperimentConfig['launcher'];
+  /** A scheduler's launcher waits for the submitted points to end. */
+  wait?: boolean;
+  /** Options for `exp run --point` in a scheduler's tasks. */
+  pointArgs?: string[];
   runPoint: PointRunner;
   report: SweepReporter;
   identities?: IdentityCache;
@@ -86,20 +103,67 @@ export async function pointState(runsDir: string, rec: SweepRecord, p: LoadedPoi
 /** Defines the sweep in the runs directory and hands its points to the launcher. */
 export async function runSweep(job: NonNullable<ExperimentJob['sweep']>, o: SweepRunOptions): Promise<SubmitResult> {
   const launcher = launchers.get(o.launcher ?? 'local');
-  const rec = writeSweepRecord(o.runsDir, job.record);
+  let rec: SweepRecord;
+  try {
+    rec = writeSweepRecord(o.runsDir, job.record);
+  } catch (e) {
+    if (!(e instanceof StorageError)) throw e;
+    throw new UserError(`cannot define sweep ${job.record.id} in ${o.runsDir}: ${e.message.split('\n')[0]} ` +
+      'Every process that runs a point (on a cluster: every node) reads the sweep record from the runs directory and writes its run there: ' +
+      'pass --runs-dir DIR with a directory you (and the nodes) can write, or fix its permissions.');
+  }
   const ids = o.identities ?? new IdentityCache();
-  o.report.info(`sweep ${rec.id}: ${rec.points.length} points over ${rec.keys.join(', ')} (definition: ${sweepRecordPath(o.runsDir, rec.id)})`);
+  const over = rec.keys.length ? `${rec.points.length} point${rec.points.length === 1 ? '' : 's'} over ${rec.keys.join(', ')}` : 'one point, nothing swept';
+  o.report.info(`sweep ${rec.id}: ${over} (definition: ${sweepRecordPath(o.runsDir, rec.id)})`);
   const r = await launcher.submit({
     sweep: rec,
     runsDir: o.runsDir,
     points: job.points,
+    settings: o.settings ?? job.points[0].config.launcher,
+    wait: o.wait ?? false,
+    pointArgs: o.pointArgs ?? [],
     stateOf: (p) => pointState(o.runsDir, rec, p, ids),
     run: (p) => o.runPoint(p, sweepInfo(rec, p)),
     report: o.report,
   });
   const failed = r.failed ? `: ${r.failed} point${r.failed === 1 ? '' : 's'} failed (run the same command again to retry them)` : '';
-  o.report.info(`sweep ${rec.id} done${failed}. List it with: exp ls --sweep ${rec.id}`);
+  // a scheduler's job runs on after this process unless it waited
+  if (r.job === undefined || o.wait) o.report.info(`sweep ${rec.id} done${failed}. List it with: exp ls --sweep ${rec.id}`);
   return r;
+}
+
+/**
+ * A recorded sweep's experiment, loaded here from the record (its paths resolved against the runs
+ * directory) and checked against the recorded base config hash.
+ */
+export function loadRecordedBase(rec: SweepRecord, runsDir: string): { base: LoadResult; config: ExperimentConfig } {
+  const { experiment, cwd } = sweepPaths(rec, runsDir);
+  if (!existsSync(experiment)) {
+    throw new UserError(`sweep ${rec.id} was defined from ${experiment} (${rec.experiment} in ${sweepRecordPath(runsDir, rec.id)}), which does not exist here; ` +
+      'run it where the checkout and the runs directory sit side by side as they did when the sweep was defined (a shared filesystem).');
+  }
+  const base = loadExperiment(experiment, { sets: rec.sets, cwd, mode: 'run' });
+  const config = assertValid(base);
+  if (configHash(config, base.asWritten) !== rec.base_config_hash) {
+    throw new UserError(`${experiment} changed since sweep ${rec.id} was defined (its config hash differs), so its points would not be the recorded points. ` +
+      'Run the sweep again (exp run <experiment> --sweep ...) to define the new sweep.');
+  }
+  return { base, config };
+}
+
+/** One point of a recorded sweep, loaded and validated (after loadRecordedBase's checks). */
+export function loadRecordedPoint(rec: SweepRecord, runsDir: string, point: SweepPoint, checked = false): LoadedPoint {
+  if (!checked) loadRecordedBase(rec, runsDir);
+  const { experiment, cwd } = sweepPaths(rec, runsDir);
+  const loaded = loadExperiment(experiment, { sets: rec.sets, cwd, ...loadOptionsOf(point), mode: 'run' });
+  return { point, loaded, config: assertValid(loaded) };
+}
+
+/** Every point of a recorded sweep, loaded (for `exp sweep submit` and `exp sweep status`). */
+export function loadRecordedSweep(runsDir: string, id: string): { record: SweepRecord; base: LoadResult; config: ExperimentConfig; points: LoadedPoint[] } {
+  const record = readSweepRecord(runsDir, id);
+  const { base, config } = loadRecordedBase(record, runsDir);
+  return { record, base, config, points: record.points.map((p) => loadRecordedPoint(record, runsDir, p, true)) };
 }
 
 /**
@@ -111,14 +175,7 @@ export async function runRecordedPoint(ref: string, o: Omit<SweepRunOptions, 'la
   const rec = readSweepRecord(o.runsDir, id);
   const point = rec.points[n];
   if (!point) throw new UserError(`--point ${ref}: sweep ${id} has points 0 to ${rec.points.length - 1}.`);
-  if (!existsSync(rec.experiment)) throw new UserError(`sweep ${id} was defined from ${rec.experiment}, which does not exist here; run it where that path exists (a shared checkout).`);
-  const base = loadExperiment(rec.experiment, { sets: rec.sets, cwd: rec.cwd, mode: 'run' });
-  if (configHash(assertValid(base), base.asWritten) !== rec.base_config_hash) {
-    throw new UserError(`${rec.experiment} changed since sweep ${id} was defined (its config hash differs), so point ${n} would not be the recorded point. ` +
-      'Run the sweep again (exp run <experiment> --sweep ...) to define the new sweep.');
-  }
-  const loaded = loadExperiment(rec.experiment, { sets: rec.sets, cwd: rec.cwd, ...loadOptionsOf(point), mode: 'run' });
-  const p: LoadedPoint = { point, loaded, config: assertValid(loaded) };
+  const p = loadRecordedPoint(rec, o.runsDir, point);
   o.report.info(`point ${n + 1}/${rec.points.length} (${id}/${n}): ${fmtPoint(point.point)}`);
   // claimed first, then decided from the records (claimed.ts: who continues what)
   const ids = o.identities ?? new IdentityCache();

@@ -8,15 +8,16 @@ import type { LoadedPoint, PointState, SweepSubmission } from '../../../src/runs
 import type { SweepRecord } from '../../../src/runs/sweep/define.ts';
 import { InterruptedError, RunError, UserError } from '../../../src/errors.ts';
 
-test('launchers are a registry: local is there, an unknown name is a UserError listing the choices', () => {
+test('launchers are a registry: local and slurm are there, an unknown name is a UserError listing the choices', () => {
   assert.ok(launchers.names().includes('local'));
+  assert.ok(launchers.names().includes('slurm'));
   for (const l of launchers.list()) {
     assert.equal(typeof l.value.submit, 'function');
     assert.equal(typeof l.value.query, 'function');
     assert.equal(typeof l.value.cancel, 'function');
     assert.ok(l.description.length > 0);
   }
-  assert.throws(() => launchers.get('slurmm'), (e: unknown) => e instanceof UserError && /unknown launcher 'slurmm'\. Available: .*local/.test(e.message));
+  assert.throws(() => launchers.get('slurmm'), (e: unknown) => e instanceof UserError && /unknown launcher 'slurmm'; did you mean 'slurm'\? Available: local, slurm/.test(e.message));
 });
 
 function submission(states: PointState[], run: (i: number) => Promise<void>) {
@@ -26,7 +27,7 @@ function submission(states: PointState[], run: (i: number) => Promise<void>) {
   const warn: string[] = [];
   const ran: number[] = [];
   const s: SweepSubmission = {
-    sweep, runsDir: '/nowhere', points,
+    sweep, runsDir: '/nowhere', points, settings: {} as SweepSubmission['settings'], wait: false, pointArgs: [],
     stateOf: async (p) => states[p.point.index],
     run: async (p) => {
       ran.push(p.point.index);

@@ -38,7 +38,7 @@ export const OPTIONS = {
     point: text('run point N of a recorded sweep (e.g. a cluster array job)', { valueName: 'SWEEP/N' }),
     launcher: launcher("where the points run (default: the file's launcher.name, local); slurm submits one job array and exits"),
     wait,
-    'dry-run': flag('validate and print the plan; run nothing'),
+    'dry-run': flag('validate and print the plan (with --resume: from where; with --point: what a task would do); run nothing'),
     'no-cache': flag('recompute cached stages (statistics, resized images) instead of reading the shared cache'),
     quiet,
   },

@@ -11,7 +11,7 @@ import { createRun, openRun, type RunRecord } from '../runs/record.ts';
 import { readCheckpointState, readHistoryFile, readRun } from '../runs/read.ts';
 import { loadRunConfig } from '../runs/read-config.ts';
 import { configHash } from '../runs/identity.ts';
-import type { SweepInfo } from '../runs/schemas.ts';
+import type { CheckpointState, SweepInfo } from '../runs/schemas.ts';
 import type { BackendName } from '../model/backend.ts';
 import { writeAtomic } from '../util/fs.ts';
 import type { RunContext } from './context.ts';
@@ -75,8 +75,10 @@ export interface ResumeTarget {
   loaded: LoadResult;
   config: ExperimentConfig;
   record: RunRecord;
-  /** model/last, when the run finished an epoch before it stopped. */
+  /** model/last, when the run saved one (after an epoch, or at a step when preempted) before it stopped. */
   checkpoint?: string;
+  /** model/last's state.json, validated: how far the checkpoint got. */
+  state?: CheckpointState;
   /** The backend the run trained on, unless told otherwise: bitwise continuation needs it. */
   backend: BackendName;
   sweep: SweepInfo | null;
@@ -99,6 +101,7 @@ export async function resumeTarget(dir: string, backend?: BackendName): Promise<
     config,
     record: openRun(dir),
     checkpoint: state ? last : undefined,
+    state,
     backend: backend ?? (view.run.backend?.name as BackendName | undefined) ?? 'auto',
     sweep: view.run.sweep,
   };

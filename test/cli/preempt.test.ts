@@ -51,6 +51,8 @@ test('SIGUSR2 mid-epoch saves model/last at the step reached, exits 140, and a r
   assert.equal(state.in_epoch.loss_sums.length, 4, 'three levels and the total');
   assert.match(readFileSync(join(r.dir, 'log.txt'), 'utf8'), /saved model\/last at epoch 1, step \d\/8 before stopping/);
 
+  const dry = await exp(['run', '--resume', r.dir, '--runs-dir', runs, '--dry-run']);
+  assert.match(dry.stdout, new RegExp(`would resume ${r.dir} from model/last \\(after epoch 0, at step ${state.in_epoch.step} of epoch 1\\) on backend wasm\n$`));
   const resumed = await exp(['run', '--resume', r.dir, '--runs-dir', runs, '--quiet']);
   assert.equal(resumed.code, 0, resumed.stderr + resumed.stdout);
   assert.match(readFileSync(join(r.dir, 'log.txt'), 'utf8'), new RegExp(`resuming epoch 1 at step ${state.in_epoch.step}`));

@@ -31,6 +31,12 @@ test('a run killed after epoch 2 of 4 resumes and ends identical to an uninterru
   const done = json(join(dir, 'model', 'last', 'state.json')).epoch;
   assert.ok(done >= 2 && done < 4, `checkpoint after epoch ${done}`);
 
+  // --dry-run names the checkpoint and the backend, and reopens nothing
+  const dry = await exp(['run', '--resume', dir, '--runs-dir', runs, '--dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, new RegExp(`\nwould resume ${dir} from model/last \\(after epoch ${done}\\) on backend wasm\n$`));
+  assert.equal(json(join(dir, 'run.json')).status, 'running', '--dry-run leaves the record alone');
+
   const r = await exp(['run', '--resume', dir, '--runs-dir', runs, '--quiet']);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.equal(readdirSync(runs).length, 1, 'the same run continues; no new directory');

@@ -77,6 +77,11 @@ test('a sweep runs each point once: completed points are skipped, failed ones re
   const other = join(work, 'other-runs');
   mkdirSync(other);
   cpSync(join(runs, '.sweeps'), join(other, '.sweeps'), { recursive: true });
+  // --dry-run says what a task would do, and does nothing
+  const dry = await exp(['run', '--point', `${id}/1`, '--runs-dir', other, '--dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, new RegExp(`^point 2/2 \\(${id}/1\\): seed=2\n\\S+: index -> split -> .*train.*\na task now would run it in a fresh run directory\n$`));
+  assert.deepEqual(runDirs(other), []);
   const point = await exp(['run', '--point', `${id}/1`, '--runs-dir', other, '--backend', 'wasm', '--quiet']);
   assert.equal(point.code, 0, point.stderr + point.stdout);
   const [one] = runDirs(other).map((d) => json(join(d, 'run.json')));
@@ -84,6 +89,8 @@ test('a sweep runs each point once: completed points are skipped, failed ones re
   assert.equal(one.identity, records[1].identity, 'the recorded point, exactly');
   const skip = await exp(['run', '--point', `${id}/1`, '--runs-dir', other, '--quiet']);
   assert.match(skip.stdout, /already completed/);
+  const dryDone = await exp(['run', '--point', `${id}/1`, '--runs-dir', other, '--dry-run']);
+  assert.match(dryDone.stdout, /already completed: .*; a task now would skip it\n$/);
   const bad = await exp(['run', '--point', `${id}/7`, '--runs-dir', other]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /points 0 to 1/);

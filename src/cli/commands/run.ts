@@ -13,7 +13,8 @@ import { resolveRunArgs } from '../../runs/read.ts';
 import type { SweepInfo } from '../../runs/schemas.ts';
 import { parseSweepArg, type SweepAxis } from '../../runs/sweep/define.ts';
 import { fmtPoint, type SweepReporter } from '../../runs/sweep/launcher.ts';
-import { prepareExperiment, runRecordedPoint, runSweep, type PointRunner } from '../../runs/sweep/run.ts';
+import { describeRecordedPoint, prepareExperiment, runRecordedPoint, runSweep, type PointRunner } from '../../runs/sweep/run.ts';
+import type { Opts } from '../commands.ts';
 import { compile } from '../../stages/kinds.ts';
 // the run lifecycle (and listr2) is imported when a run starts, so --dry-run stays quick
 const stages = () => import('../../stages/run-experiment.ts');
@@ -27,29 +28,36 @@ export interface Common {
   noCache: boolean;
 }
 
+/** The options a run takes, from exp run or exp sweep submit. */
+type RunOptions = Pick<Opts<'run'>, 'runs-dir' | 'backend' | 'quiet' | 'no-cache'> & { name?: string };
+
 export const report: SweepReporter = {
   info: (line) => process.stdout.write(`${line}\n`),
   warn: (line) => process.stderr.write(`${line}\n`),
 };
 
-export async function run(files: string[], opts: Record<string, unknown>): Promise<number> {
-  const backendArg = opts.backend as string | undefined;
+export async function run(files: string[], opts: Opts<'run'>): Promise<number> {
   const common = commonOf(opts);
-  const sets = (opts.set as string[] | undefined) ?? [];
-  const sweepArgs = (opts.sweep as string[] | undefined) ?? [];
+  const sets = opts.set ?? [];
+  const sweepArgs = opts.sweep ?? [];
   const exclusive = (flag: string) => {
     if (files.length || sets.length || sweepArgs.length) {
       throw new UserError(`exp run ${flag} takes no experiment file, --set or --sweep: it runs the recorded config. Example: exp run ${flag} ${flag === '--resume' ? 'runs/<run>' : 'sw-0123456789ab/0'}`);
     }
   };
-  const runPoint = pointRunner(common, backendArg as BackendName | undefined);
+  const runPoint = pointRunner(common, opts.backend);
   if (opts.resume !== undefined) {
     exclusive('--resume');
-    return resumeRun(opts.resume as string, common, backendArg as BackendName | undefined);
+    return opts['dry-run'] ? dryResume(opts.resume, common, opts.backend) : resumeRun(opts.resume, common, opts.backend);
   }
   if (opts.point !== undefined) {
     exclusive('--point');
-    await runRecordedPoint(opts.point as string, { runsDir: common.runsDir, runPoint, report });
+    if (opts['dry-run']) {
+      const d = await describeRecordedPoint(opts.point, common.runsDir);
+      process.stdout.write(`${d.label}\n${planLine(d.config)}\n${d.decision}\n`);
+      return 0;
+    }
+    await runRecordedPoint(opts.point, { runsDir: common.runsDir, runPoint, report });
     return 0;
   }
   if (files.length === 0) throw new UserError('exp run needs an experiment file, --resume RUN or --point SWEEP/N.\nExample: exp run experiments/quickstart.yaml');
@@ -64,12 +72,11 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
 
   // Validate everything first (every point of every sweep): a typo in the third file or the
   // fifth point should not surface after two hours.
-  const jobs = files.map((f) => prepareExperiment(f, sets, cliAxes, { launcher: opts.launcher as string | undefined }));
+  const jobs = files.map((f) => prepareExperiment(f, sets, cliAxes, { launcher: opts.launcher }));
 
   if (opts['dry-run']) {
     for (const j of jobs) {
-      const plan = compile(j.config);
-      process.stdout.write(`${j.config.name}: ${plan.stages.map((s) => s.id).join(' -> ')}\n`);
+      process.stdout.write(`${planLine(j.config)}\n`);
       if (j.sweep) {
         const over = j.sweep.record.keys.length ? `${j.sweep.points.length} point${j.sweep.points.length === 1 ? '' : 's'} over ${j.sweep.record.keys.join(', ')}` : 'one point, nothing swept';
         process.stdout.write(`sweep ${j.sweep.record.id}: ${over}${j.launcher === 'local' ? '' : ` (launcher ${j.launcher}: one job array)`}\n`);
@@ -86,7 +93,9 @@ export async function run(files: string[], opts: Record<string, unknown>): Promi
   return failed ? 1 : 0;
 }
 
-/** Runs one sweep point in this process (what the local launcher is given). */
+/** `name: index -> split -> ...`: what --dry-run prints for a config. */
+const planLine = (config: ExperimentConfig): string => `${config.name}: ${compile(config).stages.map((s) => s.id).join(' -> ')}`;
+
 /**
  * Runs a point in this process; a recorded point whose interrupted run is continued (continueDir)
  * goes through --resume's path, on `backend` when one was given, else the run's own.
@@ -97,21 +106,21 @@ export const pointRunner = (c: Common, backend?: BackendName): PointRunner => as
 };
 
 /** The options every run takes, from a command's parsed options. */
-export function commonOf(opts: Record<string, unknown>): Common {
+export function commonOf(opts: RunOptions): Common {
   return {
-    runsDir: resolve((opts['runs-dir'] as string | undefined) ?? 'runs'),
-    backend: ((opts.backend as string | undefined) ?? 'auto') as BackendName,
-    name: opts.name as string | undefined,
+    runsDir: resolve(opts['runs-dir']),
+    backend: opts.backend ?? 'auto',
+    name: opts.name,
     quiet: !!opts.quiet,
     noCache: !!opts['no-cache'],
   };
 }
 
 /** What a scheduler's task adds to `exp run --point`: the run options given here explicitly. */
-export function pointArgsOf(opts: Record<string, unknown>): string[] {
+export function pointArgsOf(opts: RunOptions): string[] {
   const out: string[] = [];
-  if (opts.backend !== undefined) out.push('--backend', String(opts.backend));
-  if (opts.name !== undefined) out.push('--name', String(opts.name));
+  if (opts.backend !== undefined) out.push('--backend', opts.backend);
+  if (opts.name !== undefined) out.push('--name', opts.name);
   if (opts['no-cache']) out.push('--no-cache');
   return out;
 }
@@ -132,6 +141,19 @@ async function runOne(loaded: LoadResult, config: ExperimentConfig, c: Common, s
   const target = config.data.levels[0];
   const tta = m.val?.[`tta${config.tta.count}`]?.[target] as { macro_f1?: number } | undefined;
   process.stdout.write(`${record.dir}\n${tta?.macro_f1 !== undefined ? `val ${target} macro-F1 ${tta.macro_f1.toFixed(4)}\n` : ''}`);
+}
+
+/** `exp run --resume <run> --dry-run`: what would be continued, from where, on which backend; nothing is reopened. */
+async function dryResume(arg: string, c: Common, backend: BackendName | undefined): Promise<number> {
+  const [dir] = resolveRunArgs([arg], c.runsDir);
+  const target = await (await stages()).resumeTarget(dir, backend);
+  if (!target) {
+    process.stdout.write(`${dir} is already completed; nothing to resume.\n`);
+    return 0;
+  }
+  const at = target.state ? `model/last (after epoch ${target.state.epoch}${target.state.in_epoch ? `, at step ${target.state.in_epoch.step} of epoch ${target.state.epoch + 1}` : ''})` : 'the start (no checkpoint yet)';
+  process.stdout.write(`${planLine(target.config)}\nwould resume ${dir} from ${at} on backend ${target.backend}\n`);
+  return 0;
 }
 
 /** `exp run --resume <run>`: the run's own resolved config (config.yaml), its record and model/last. */

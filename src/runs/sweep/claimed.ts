@@ -12,7 +12,7 @@
 //   - otherwise (missing, failed, interrupted before any checkpoint) the point runs in a fresh run.
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { acquireClaim, claimPath, claimedLine, type ClaimOptions } from '../claim.ts';
+import { acquireClaim, claimPath, claimedLine, inspectClaim, type ClaimOptions } from '../claim.ts';
 import { IdentityCache, configHash, runIdentity } from '../identity.ts';
 import { listRuns } from '../read.ts';
 import type { SweepRecord } from './define.ts';
@@ -62,4 +62,23 @@ export async function runClaimedPoint(rec: SweepRecord, p: LoadedPoint, o: Claim
   } finally {
     claim.release();
   }
+}
+
+/**
+ * What `exp run --point` would do with the point now, claiming and running nothing (--dry-run):
+ * the same decision as runClaimedPoint, read from the claim and the run records.
+ */
+export async function pointDecision(rec: SweepRecord, p: LoadedPoint, o: Pick<ClaimedPointOptions, 'runsDir' | 'state' | 'identities' | 'claim'>): Promise<string> {
+  const ref = `${rec.id}/${p.point.index}`;
+  const held = await inspectClaim(o.runsDir, rec.id, p.point.index, o.claim);
+  if (held?.alive && held.holder) return `${claimedLine(ref, held.holder)}: a task now would not run it`;
+  const st = await o.state();
+  const stale = held ? ` (its claim is stale: ${held.why})` : '';
+  if (st.state === 'completed') return `already completed: ${st.dir}; a task now would skip it`;
+  if (st.state === 'running') {
+    return held ? `${st.dir} says running but its claim is stale (${held.why}); a task now would continue it there`
+      : `running in ${st.dir} (no claim: started outside exp run --point?); a task now would skip it`;
+  }
+  const cont = await interruptedRunOf(o.runsDir, rec, p, o.identities ?? new IdentityCache());
+  return cont ? `a task now would continue ${cont} from its checkpoint${stale}` : `a task now would run it in a fresh run directory${stale}`;
 }

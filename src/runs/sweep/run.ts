@@ -20,7 +20,7 @@ import {
 } from './define.ts';
 import { fmtPoint, type LoadedPoint, type PointState, type SubmitResult, type SweepReporter } from './launcher.ts';
 import { launchers } from './launchers.ts';
-import { runClaimedPoint } from './claimed.ts';
+import { pointDecision, runClaimedPoint } from './claimed.ts';
 
 /** One experiment file, validated: a single run, or a sweep with every point loaded. */
 export interface ExperimentJob {
@@ -184,4 +184,16 @@ export async function runRecordedPoint(ref: string, o: Omit<SweepRunOptions, 'la
     state: () => pointState(o.runsDir, rec, p, ids),
     run: (continueDir) => o.runPoint(p, sweepInfo(rec, p), continueDir),
   });
+}
+
+/** `exp run --point <sweep>/<n> --dry-run`: the point, its plan's config and what a task would do now. */
+export async function describeRecordedPoint(ref: string, runsDir: string): Promise<{ label: string; config: ExperimentConfig; decision: string }> {
+  const { id, n } = parsePointRef(ref);
+  const rec = readSweepRecord(runsDir, id);
+  const point = rec.points[n];
+  if (!point) throw new UserError(`--point ${ref}: sweep ${id} has points 0 to ${rec.points.length - 1}.`);
+  const p = loadRecordedPoint(rec, runsDir, point);
+  const ids = new IdentityCache();
+  const decision = await pointDecision(rec, p, { runsDir, identities: ids, state: () => pointState(runsDir, rec, p, ids) });
+  return { label: `point ${n + 1}/${rec.points.length} (${id}/${n}): ${fmtPoint(point.point)}`, config: p.config, decision };
 }

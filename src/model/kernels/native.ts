@@ -2,7 +2,8 @@
 // built at install by scripts/build-native.js) registered for tfjs' 'wasm' backend, so every
 // other op keeps running on wasm on the same tensors. The addon works in place on the wasm heap:
 // we hand it the heap's ArrayBuffer and byte offsets of inputs and (already allocated) outputs.
-// Kernels: convolutions (plain and depthwise, forward with fused bias + activation, both gradients),
+// Kernels: convolutions (plain, depthwise and exp's grouped op, kernels/group_conv.ts, as oneDNN's
+// grouped convolutions; forward with fused bias + activation, both gradients),
 // BatchMatMul/_FusedMatMul, MaxPool and its gradient, Tile (batch-norm gradients tile statistics
 // to full activations), Sum/Mean over leading or trailing axes and FusedBatchNorm (per channel)
 // for the batch-norm statistics and gradients, and the element-wise Add/Sub/Multiply/RealDiv/
@@ -19,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { tf } from '../tf.ts';
 import type { BackendWasm, TensorInfo } from './wasm_util.ts';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch_norm_names.ts';
+import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group_conv.ts';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Float64Array): void;
@@ -86,6 +88,8 @@ function heap(backend: BackendWasm): ArrayBuffer {
 interface ConvCall {
   kind: number; xShape: number[]; filterShape: number[]; depthwise: boolean; attrs: Attrs;
   x: TensorInfo; w: TensorInfo; y: TensorInfo; bias?: TensorInfo; act?: number; alpha?: number;
+  /** exp's grouped convolution: filter [kh, kw, cin / groups, cout] (not depthwise). */
+  groups?: number;
 }
 
 function runConv(backend: BackendWasm, c: ConvCall): void {
@@ -94,7 +98,7 @@ function runConv(backend: BackendWasm, c: ConvCall): void {
     c.filterShape as [number, number, number, number], a.strides as number,
     (a.dilations ?? 1) as number, a.pad as 'same', a.dimRoundingMode as 'floor' | undefined, c.depthwise);
   const { padInfo: p } = info;
-  const groups = c.depthwise ? info.inChannels : 1;
+  const groups = c.depthwise ? info.inChannels : c.groups ?? 1;
   const extH = (info.filterHeight - 1) * info.dilationHeight + 1;
   const extW = (info.filterWidth - 1) * info.dilationWidth + 1;
   const pb = padAfter(info.inHeight, info.outHeight, p.top, p.bottom, extH, info.strideHeight);
@@ -161,6 +165,57 @@ function convBackpropFilter(depthwise: boolean, name: string) {
       x: x!, w: dw, y: dy! });
     return dw;
   };
+}
+
+/** exp's grouped convolution (kernels/group_conv.ts): the three kernels on oneDNN's grouped
+ * weights, whose [g, oc/g, ic/g, kh, kw] descriptor with strides reads tfjs' [kh, kw, ic/g, oc]
+ * filter in place. There is no wasm kernel to fall back to: the layer only calls these with
+ * float32 NHWC tensors, and anything else is an error. */
+function groupConvCheck(name: string, xShape: number[], filterShape: number[], attrs: Attrs, ...ts: (TensorInfo | undefined)[]): number {
+  const groups = attrs.groups as number;
+  const [, , , cin] = xShape;
+  const [, , cg, cout] = filterShape;
+  if (!ts.every((t) => t && t.dtype === 'float32' && t.shape.length === 4) || xShape.length !== 4
+    || filterShape.length !== 4 || !Number.isInteger(groups) || groups < 1 || cg * groups !== cin || cout % groups !== 0) {
+    throw new Error(`native ${name}: needs float32 NHWC x [n,h,w,cin] and filter [kh,kw,cin/groups,cout] with cout divisible by groups; got x [${xShape}], filter [${filterShape}], groups ${groups}`);
+  }
+  return groups;
+}
+
+function groupConvAttrs(attrs: Attrs): Attrs {
+  return { strides: attrs.strides ?? 1, dilations: attrs.dilations ?? 1, pad: attrs.pad };
+}
+
+function groupConvForward(args: Args): TensorInfo {
+  const { inputs: { x, filter }, attrs, backend } = args;
+  const groups = groupConvCheck(GROUP_CONV, x?.shape ?? [], filter?.shape ?? [], attrs, x, filter);
+  const a = groupConvAttrs(attrs);
+  const info = tf.backend_util.computeConv2DInfo(x!.shape as [number, number, number, number],
+    filter!.shape as [number, number, number, number], a.strides as number, a.dilations as number, a.pad as 'same');
+  const y = backend.makeOutput(info.outShape, 'float32');
+  runConv(backend, { kind: CONV.fwd, xShape: x!.shape, filterShape: filter!.shape, depthwise: false, attrs: a,
+    x: x!, w: filter!, y, groups });
+  return y;
+}
+
+function groupConvBackpropInput(args: Args): TensorInfo {
+  const { inputs: { dy, filter }, attrs, backend } = args;
+  const xShape = attrs.inputShape as number[];
+  const groups = groupConvCheck(GROUP_CONV_BACKPROP_INPUT, xShape, filter?.shape ?? [], attrs, dy, filter);
+  const dx = backend.makeOutput(xShape, 'float32');
+  runConv(backend, { kind: CONV.bwdData, xShape, filterShape: filter!.shape, depthwise: false,
+    attrs: groupConvAttrs(attrs), x: dx, w: filter!, y: dy!, groups });
+  return dx;
+}
+
+function groupConvBackpropFilter(args: Args): TensorInfo {
+  const { inputs: { x, dy }, attrs, backend } = args;
+  const filterShape = attrs.filterShape as number[];
+  const groups = groupConvCheck(GROUP_CONV_BACKPROP_FILTER, x?.shape ?? [], filterShape, attrs, x, dy);
+  const dw = backend.makeOutput(filterShape, 'float32');
+  runConv(backend, { kind: CONV.bwdWeights, xShape: x!.shape, filterShape, depthwise: false,
+    attrs: groupConvAttrs(attrs), x: x!, w: dw, y: dy!, groups });
+  return dw;
 }
 
 /** BatchMatMul and _FusedMatMul (bias of shape [n] and activations other than PReLU). */
@@ -361,6 +416,9 @@ export const nativeKernels: KernelConfig[] = [
   kernel('FusedDepthwiseConv2D', convForward(true, true, 'FusedDepthwiseConv2D')),
   kernel('DepthwiseConv2dNativeBackpropInput', convBackpropInput(true, 'DepthwiseConv2dNativeBackpropInput')),
   kernel('DepthwiseConv2dNativeBackpropFilter', convBackpropFilter(true, 'DepthwiseConv2dNativeBackpropFilter')),
+  kernel(GROUP_CONV, groupConvForward),
+  kernel(GROUP_CONV_BACKPROP_INPUT, groupConvBackpropInput),
+  kernel(GROUP_CONV_BACKPROP_FILTER, groupConvBackpropFilter),
   kernel('BatchMatMul', batchMatMul(false, 'BatchMatMul')),
   kernel('_FusedMatMul', batchMatMul(true, '_FusedMatMul')),
   kernel('MaxPool', maxPool(false, 'MaxPool')),

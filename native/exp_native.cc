@@ -581,6 +581,42 @@ void run_binary(uint8_t *heap, const double *p) {
   }
 }
 
+// ---- Adam update -----------------------------------------------------------------------------
+// exp's fused Adam/AdamW step for one parameter (kernels/adam.ts): the same float32 operations
+// as the optimizer's op chain (optimizers.ts), one pass over w, g, m, v instead of about twelve
+// kernels each reading and writing whole tensors. Each thread owns a fixed block: no reductions.
+// params: [n, b1, 1-b1, b2, 1-b2, sqrt(bc2), eps, lr/bc1, wdMode (0 none, 1 L2, 2 decoupled),
+//          wdFactor (wd, or 1 - lr*wd), w, g, m, v, wOut, mOut, vOut]
+void run_adam(uint8_t *heap, const double *p) {
+  const size_t n = static_cast<size_t>(p[0]);
+  const float b1 = static_cast<float>(p[1]), c1 = static_cast<float>(p[2]);
+  const float b2 = static_cast<float>(p[3]), c2 = static_cast<float>(p[4]);
+  const float sbc2 = static_cast<float>(p[5]), eps = static_cast<float>(p[6]);
+  const float step = static_cast<float>(p[7]);
+  const int wd_mode = static_cast<int>(p[8]);
+  const float wdf = static_cast<float>(p[9]);
+  auto at = [&](int i) { return reinterpret_cast<float *>(heap + static_cast<size_t>(p[i])); };
+  const float *w = at(10), *g = at(11), *m = at(12), *v = at(13);
+  float *wo = at(14), *mo = at(15), *vo = at(16);
+#pragma omp parallel
+  {
+    const size_t t = static_cast<size_t>(omp_get_thread_num());
+    const size_t nt = static_cast<size_t>(omp_get_num_threads());
+    const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+    for (size_t i = i0; i < i1; ++i) {
+      float wi = w[i], gi = g[i];
+      if (wd_mode == 2) wi = wi * wdf;
+      else if (wd_mode == 1) gi = gi + wi * wdf;
+      const float mi = m[i] * b1 + gi * c1;
+      const float vi = v[i] * b2 + (gi * gi) * c2;
+      const float denom = std::sqrt(vi) / sbc2 + eps;
+      mo[i] = mi;
+      vo[i] = vi;
+      wo[i] = wi - (mi / denom) * step;
+    }
+  }
+}
+
 // ---- Node-API glue -------------------------------------------------------------------------
 // Every entry point takes (heap: ArrayBuffer, params: Float64Array) and returns undefined.
 using Runner = void (*)(uint8_t *, const double *);
@@ -643,6 +679,10 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   return call(env, info, run_binary, 8, "binary");
 }
 
+napi_value Adam(napi_env env, napi_callback_info info) {
+  return call(env, info, run_adam, 17, "adam");
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
@@ -651,6 +691,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv", Conv2d},       {"matmul", MatMul},        {"maxPool", MaxPool},
       {"tile", Tile},         {"reduce", Reduce},        {"batchNorm", BatchNorm},
       {"batchNormTrain", BatchNormTrain}, {"batchNormGrad", BatchNormGrad}, {"binary", Binary},
+      {"adam", Adam},
   };
   napi_value f, v;
   for (const auto &e : exported) {

@@ -8,7 +8,8 @@
 // to full activations), Sum/Mean over leading or trailing axes and FusedBatchNorm (per channel)
 // for the batch-norm statistics and gradients, and the element-wise Add/Sub/Multiply/RealDiv/
 // SquaredDifference of their gradients (full, scalar or per-channel operands, from 64Ki elements),
-// and exp's own fused batch-norm training forward and gradient (kernels/batch_norm_train.ts).
+// and exp's own fused batch-norm training forward and gradient (kernels/batch_norm_train.ts) and
+// Adam/AdamW step (kernels/adam.ts).
 // Every one beat wasm's in bench/train.ts. Cases the
 // addon does not cover (NCHW, PReLU, odd bias shapes, other reduction axes, non-float32) go to the
 // kernel registered before ours.
@@ -21,6 +22,7 @@ import { tf } from '../tf.ts';
 import type { BackendWasm, TensorInfo } from './wasm_util.ts';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch_norm_names.ts';
 import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group_conv.ts';
+import { ADAM_UPDATE, adamScalars, type AdamAttrs } from './adam.ts';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Float64Array): void;
@@ -30,6 +32,7 @@ interface Addon {
   reduce(heap: ArrayBuffer, params: Float64Array): void;
   batchNorm(heap: ArrayBuffer, params: Float64Array): void;
   binary(heap: ArrayBuffer, params: Float64Array): void;
+  adam(heap: ArrayBuffer, params: Float64Array): void;
   batchNormTrain(heap: ArrayBuffer, params: Float64Array): void;
   batchNormGrad(heap: ArrayBuffer, params: Float64Array): void;
   onednnVersion: string;
@@ -394,6 +397,22 @@ function binary(op: number, name: string) {
   };
 }
 
+/** exp's fused Adam/AdamW step for one parameter (kernels/adam.ts): [w', m', v']. */
+function adamUpdate(args: Args): TensorInfo[] {
+  const { inputs: { w, g, m, v }, attrs, backend } = args;
+  const n = w ? tf.util.sizeFromShape(w.shape) : 0;
+  if (![w, g, m, v].every((t) => t && t.dtype === 'float32' && tf.util.sizeFromShape(t.shape) === n)) {
+    throw new Error(`native ${ADAM_UPDATE}: needs float32 w, g, m, v of one size, got ${[w, g, m, v].map((t) => t && `${t.dtype} [${t.shape}]`)}`);
+  }
+  const s = adamScalars(attrs as unknown as AdamAttrs);
+  const outs = [w!, m!, v!].map((t) => backend.makeOutput(t.shape, 'float32'));
+  if (n > 0) {
+    addon!.adam(heap(backend), new Float64Array([n, s.b1, s.c1, s.b2, s.c2, s.sqrtBc2, s.eps, s.step, s.wdMode, s.wdFactor,
+      ...[w!, g!, m!, v!, ...outs].map((t) => byteOffset(backend, t))]));
+  }
+  return outs;
+}
+
 /** The kernels that were registered before ours: the fallback, and what unregister restores. */
 const previous = new Map<string, KernelConfig | undefined>();
 
@@ -434,6 +453,7 @@ export const nativeKernels: KernelConfig[] = [
   kernel('SquaredDifference', binary(4, 'SquaredDifference')),
   kernel(BATCH_NORM_TRAIN, batchNormTrain),
   kernel(BATCH_NORM_GRAD, batchNormGrad),
+  kernel(ADAM_UPDATE, adamUpdate),
 ];
 
 /**

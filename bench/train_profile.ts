@@ -1,5 +1,5 @@
 // Where a training step's time goes: the model and step of bench/train.ts (a registry backbone,
-// resnet18 by default, + global average pooling + 1000-way dense, softmax cross-entropy, Adam) on one backend, one step under
+// resnet18 by default, + global average pooling + 1000-way dense, softmax cross-entropy, exp's Adam as `exp run` steps) on one backend, one step under
 // tf.profile after warm-up steps, kernels summed by name (calls, ms, share of the step). Kernel
 // times are tfjs' own per-kernel timer (wall time around each kernel); what is left of the step
 // is tfjs' bookkeeping (tape, tidy, gradient graph) and JS glue.
@@ -8,7 +8,7 @@
 // (--composite: without exp's grouped-convolution kernels, i.e. the split/conv/concat graph, for A/B)
 // (--stacks: who calls those kernels, by call site; --by-shape: also sum by kernel and output shape)
 import { performance } from 'node:perf_hooks';
-import { classifier } from './resnet18.ts';
+import { classifier, expAdamStep } from './resnet18.ts';
 import { ensureBackend } from '../src/model/backend.ts';
 import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from '../src/model/kernels/group_conv.ts';
 import { tf } from '../src/model/tf.ts';
@@ -31,15 +31,9 @@ if (argv.includes('--composite')) {
   }
 }
 const model = classifier(backbone, size);
-const optimizer = tf.train.adam(1e-3);
 const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1);
 const y = tf.oneHot(tf.randomUniform([batch], 0, 1000, 'int32', 2) as tf.Tensor1D, 1000);
-const step = () => {
-  const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y,
-    model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true);
-  cost!.dataSync();
-  cost!.dispose();
-};
+const { step } = expAdamStep(model, x, y);
 
 const plain: number[] = [];
 for (let i = 0; i < warmup; i++) {

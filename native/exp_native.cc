@@ -372,6 +372,36 @@ void run_reduce(uint8_t *heap, const double *p) {
   }
 }
 
+// Sum/Mean of x [outer, mid, inner] over mid -> [outer, inner] (NHWC over H and W: global average
+// pooling and squeeze-excitation's gradient). Each thread owns whole outer rows (static split), each
+// sum runs over mid in order: the same result at any thread count.
+// params: [mean, outer, mid, inner, x, out]
+void run_reduce_middle(uint8_t *heap, const double *p) {
+  const bool mean = p[0] != 0;
+  const size_t outer = static_cast<size_t>(p[1]), mid = static_cast<size_t>(p[2]), inner = static_cast<size_t>(p[3]);
+  const float *x = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[4]));
+  float *out = reinterpret_cast<float *>(heap + static_cast<size_t>(p[5]));
+  const double scale = mean ? 1.0 / static_cast<double>(mid) : 1.0;
+  // split over (outer, inner blocks) so that batch 1 still uses every thread
+  const size_t block = 64, blocks = (inner + block - 1) / block;
+#pragma omp parallel
+  {
+    std::vector<double> acc(block);
+#pragma omp for schedule(static)
+    for (long job = 0; job < static_cast<long>(outer * blocks); ++job) {
+      const size_t o = static_cast<size_t>(job) / blocks, c0 = (static_cast<size_t>(job) % blocks) * block;
+      const size_t len = std::min(block, inner - c0);
+      std::fill(acc.begin(), acc.begin() + len, 0.0);
+      const float *base = x + o * mid * inner + c0;
+      for (size_t m = 0; m < mid; ++m) {
+        const float *row = base + m * inner;
+        for (size_t c = 0; c < len; ++c) acc[c] += row[c];
+      }
+      for (size_t c = 0; c < len; ++c) out[o * inner + c0 + c] = static_cast<float>(acc[c] * scale);
+    }
+  }
+}
+
 // y = (x - mean[c]) * scale[c] / sqrt(variance[c] + eps) + offset[c] over the last axis (size
 // channels); scale and offset optional (offset < 0).
 // params: [rows, channels, eps, x, mean, variance, offset, scale, y]
@@ -517,20 +547,22 @@ void run_batch_norm_grad(uint8_t *heap, const double *p) {
 // on one thread through its general broadcasting loop. Here each operand is full (mode 0, same
 // layout as the output), a scalar (1) or per channel of the last axis (2). Each thread writes a
 // fixed block of the output (whole rows of C when an operand is per channel): no reductions, so
-// results do not depend on the thread count.
-// params: [op (0 add, 1 sub, 2 mul, 3 div, 4 squared difference), n, C, aMode, bMode, a, b, out]
+// results do not depend on the thread count. Mode 3: per (batch, channel), an [N,1,..,1,C] operand
+// of an [N,..,C] output (squeeze-excitation's scale and its gradient), `mid` rows of C per batch.
+// params: [op (0 add, 1 sub, 2 mul, 3 div, 4 squared difference), n, C, aMode, bMode, a, b, out, mid]
 template <int AM, int BM, class F>
-void binary_loop(const float *a, const float *b, float *o, size_t n, size_t ch, F f) {
-  constexpr bool per_channel = AM == 2 || BM == 2;
+void binary_loop(const float *a, const float *b, float *o, size_t n, size_t ch, size_t mid, F f) {
+  constexpr bool rows_of_c = AM >= 2 || BM >= 2;
 #pragma omp parallel
   {
     const size_t t = static_cast<size_t>(omp_get_thread_num());
     const size_t nt = static_cast<size_t>(omp_get_num_threads());
-    if (per_channel) {
+    if (rows_of_c) {
       const size_t rows = n / ch, r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
       for (size_t r = r0; r < r1; ++r) {
-        const size_t base = r * ch;
-        const float *ar = AM == 0 ? a + base : a, *br = BM == 0 ? b + base : b;
+        const size_t base = r * ch, bc = (r / mid) * ch;  // bc: the row's (batch, channel) block
+        const float *ar = AM == 0 ? a + base : AM == 3 ? a + bc : a;
+        const float *br = BM == 0 ? b + base : BM == 3 ? b + bc : b;
         float *orow = o + base;
 #pragma omp simd
         for (size_t c = 0; c < ch; ++c) orow[c] = f(AM == 1 ? ar[0] : ar[c], BM == 1 ? br[0] : br[c]);
@@ -544,21 +576,23 @@ void binary_loop(const float *a, const float *b, float *o, size_t n, size_t ch, 
 }
 
 template <int AM, class F>
-void binary_b(int bm, const float *a, const float *b, float *o, size_t n, size_t ch, F f) {
+void binary_b(int bm, const float *a, const float *b, float *o, size_t n, size_t ch, size_t mid, F f) {
   switch (bm) {
-    case 0: return binary_loop<AM, 0>(a, b, o, n, ch, f);
-    case 1: return binary_loop<AM, 1>(a, b, o, n, ch, f);
-    case 2: return binary_loop<AM, 2>(a, b, o, n, ch, f);
+    case 0: return binary_loop<AM, 0>(a, b, o, n, ch, mid, f);
+    case 1: return binary_loop<AM, 1>(a, b, o, n, ch, mid, f);
+    case 2: return binary_loop<AM, 2>(a, b, o, n, ch, mid, f);
+    case 3: return binary_loop<AM, 3>(a, b, o, n, ch, mid, f);
     default: throw std::runtime_error("binary: bad operand mode");
   }
 }
 
 template <class F>
-void binary_op(int am, int bm, const float *a, const float *b, float *o, size_t n, size_t ch, F f) {
+void binary_op(int am, int bm, const float *a, const float *b, float *o, size_t n, size_t ch, size_t mid, F f) {
   switch (am) {
-    case 0: return binary_b<0>(bm, a, b, o, n, ch, f);
-    case 1: return binary_b<1>(bm, a, b, o, n, ch, f);
-    case 2: return binary_b<2>(bm, a, b, o, n, ch, f);
+    case 0: return binary_b<0>(bm, a, b, o, n, ch, mid, f);
+    case 1: return binary_b<1>(bm, a, b, o, n, ch, mid, f);
+    case 2: return binary_b<2>(bm, a, b, o, n, ch, mid, f);
+    case 3: return binary_b<3>(bm, a, b, o, n, ch, mid, f);
     default: throw std::runtime_error("binary: bad operand mode");
   }
 }
@@ -567,16 +601,18 @@ void run_binary(uint8_t *heap, const double *p) {
   const int op = static_cast<int>(p[0]);
   const size_t n = static_cast<size_t>(p[1]), ch = static_cast<size_t>(p[2]);
   const int am = static_cast<int>(p[3]), bm = static_cast<int>(p[4]);
-  if ((am == 2 || bm == 2) && (ch == 0 || n % ch != 0)) throw std::runtime_error("binary: bad channels");
+  const size_t mid = static_cast<size_t>(p[8]);
+  if ((am >= 2 || bm >= 2) && (ch == 0 || n % ch != 0)) throw std::runtime_error("binary: bad channels");
+  if ((am == 3 || bm == 3) && (mid == 0 || (n / ch) % mid != 0)) throw std::runtime_error("binary: bad rows per batch");
   const float *a = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[5]));
   const float *b = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[6]));
   float *o = reinterpret_cast<float *>(heap + static_cast<size_t>(p[7]));
   switch (op) {
-    case 0: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x + y; });
-    case 1: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x - y; });
-    case 2: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x * y; });
-    case 3: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x / y; });
-    case 4: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return (x - y) * (x - y); });
+    case 0: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x + y; });
+    case 1: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x - y; });
+    case 2: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x * y; });
+    case 3: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x / y; });
+    case 4: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return (x - y) * (x - y); });
     default: throw std::runtime_error("binary: unknown op");
   }
 }
@@ -666,6 +702,9 @@ napi_value Tile(napi_env env, napi_callback_info info) {
 napi_value Reduce(napi_env env, napi_callback_info info) {
   return call(env, info, run_reduce, 6, "reduce");
 }
+napi_value ReduceMiddle(napi_env env, napi_callback_info info) {
+  return call(env, info, run_reduce_middle, 6, "reduceMiddle");
+}
 napi_value BatchNorm(napi_env env, napi_callback_info info) {
   return call(env, info, run_batch_norm, 9, "batchNorm");
 }
@@ -676,7 +715,7 @@ napi_value BatchNormGrad(napi_env env, napi_callback_info info) {
   return call(env, info, run_batch_norm_grad, 11, "batchNormGrad");
 }
 napi_value Binary(napi_env env, napi_callback_info info) {
-  return call(env, info, run_binary, 8, "binary");
+  return call(env, info, run_binary, 9, "binary");
 }
 
 napi_value Adam(napi_env env, napi_callback_info info) {
@@ -691,7 +730,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv", Conv2d},       {"matmul", MatMul},        {"maxPool", MaxPool},
       {"tile", Tile},         {"reduce", Reduce},        {"batchNorm", BatchNorm},
       {"batchNormTrain", BatchNormTrain}, {"batchNormGrad", BatchNormGrad}, {"binary", Binary},
-      {"adam", Adam},
+      {"adam", Adam},         {"reduceMiddle", ReduceMiddle},
   };
   napi_value f, v;
   for (const auto &e : exported) {

@@ -33,6 +33,7 @@ interface Addon {
   batchNorm(heap: ArrayBuffer, params: Float64Array): void;
   binary(heap: ArrayBuffer, params: Float64Array): void;
   adam(heap: ArrayBuffer, params: Float64Array): void;
+  reduceMiddle(heap: ArrayBuffer, params: Float64Array): void;
   batchNormTrain(heap: ArrayBuffer, params: Float64Array): void;
   batchNormGrad(heap: ArrayBuffer, params: Float64Array): void;
   onednnVersion: string;
@@ -290,7 +291,8 @@ function tile(args: Args): TensorInfo {
 }
 
 /** Sum and Mean (float32) over leading axes (batch-norm statistics and their gradients reduce
- * NHWC tensors over N, H, W) or trailing axes, on 2 threads; other axis patterns fall back. */
+ * NHWC tensors over N, H, W), trailing axes, or contiguous middle axes (global average pooling and
+ * squeeze-excitation's gradients reduce over H, W), on 2 threads; other axis patterns fall back. */
 function reduce(mean: boolean, name: string) {
   return (args: Args): TensorInfo => {
     const { inputs: { x }, attrs, backend } = args;
@@ -299,11 +301,19 @@ function reduce(mean: boolean, name: string) {
     const axes = [...new Set(tf.util.parseAxisParam(attrs.axis as number | number[], shape))].sort((a, b) => a - b);
     const r = shape.length, k = axes.length;
     const leading = axes.every((a, i) => a === i), trailing = axes.every((a, i) => a === r - k + i);
-    if (k === 0 || (!leading && !trailing)) return fallback(name, args);
-    const split = leading ? k : r - k; // x seen as [outer = shape[0..split), inner = shape[split..r)]
-    const outer = tf.util.sizeFromShape(shape.slice(0, split)), inner = tf.util.sizeFromShape(shape.slice(split));
+    const contiguous = axes.every((a, i) => a === axes[0] + i);
+    if (k === 0 || (!leading && !trailing && !contiguous)) return fallback(name, args);
     const [outShape] = tf.backend_util.computeOutAndReduceShapes(shape, axes);
     const out = backend.makeOutput(attrs.keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, axes) : outShape, 'float32');
+    if (!leading && !trailing) {
+      const outer = tf.util.sizeFromShape(shape.slice(0, axes[0])), mid = tf.util.sizeFromShape(shape.slice(axes[0], axes[0] + k));
+      const inner = tf.util.sizeFromShape(shape.slice(axes[0] + k));
+      addon!.reduceMiddle(heap(backend), new Float64Array([mean ? 1 : 0, outer, mid, inner,
+        byteOffset(backend, x!), byteOffset(backend, out)]));
+      return out;
+    }
+    const split = leading ? k : r - k; // x seen as [outer = shape[0..split), inner = shape[split..r)]
+    const outer = tf.util.sizeFromShape(shape.slice(0, split)), inner = tf.util.sizeFromShape(shape.slice(split));
     addon!.reduce(heap(backend), new Float64Array([mean ? 1 : 0, leading ? 1 : 0, outer, inner,
       byteOffset(backend, x!), byteOffset(backend, out)]));
     return out;
@@ -373,26 +383,30 @@ export function setBinaryMinElements(n: number): number {
 }
 
 /** Add, Sub, Multiply, RealDiv, SquaredDifference (float32) when each operand has the output's
- * shape, is a scalar or is per channel of the last axis ([C] or [1,..,1,C]): the batch-norm and
- * ReLU gradients' element-wise chains. Other broadcasts, other dtypes and small outputs fall back. */
+ * shape, is a scalar, is per channel of the last axis ([C] or [1,..,1,C]) or per batch and channel
+ * ([N,1,..,1,C] of an [N,..,C] output: squeeze-excitation's scale and its gradient): the batch-norm,
+ * ReLU and SE element-wise chains. Other broadcasts, other dtypes and small outputs fall back. */
 function binary(op: number, name: string) {
   return (args: Args): TensorInfo => {
     const { inputs: { a, b }, backend } = args;
     if (!supported({}, a, b)) return fallback(name, args);
     const outShape = tf.broadcast_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
     const n = tf.util.sizeFromShape(outShape), ch = outShape[outShape.length - 1] ?? 1;
+    const r = outShape.length, batch = outShape[0] ?? 1;
     // full: same element count as the output, hence (broadcasting being valid) the same layout
     const mode = (t: TensorInfo) => {
       const size = tf.util.sizeFromShape(t.shape);
       if (size === n) return 0;
       if (size === 1) return 1;
-      return size === ch && t.shape[t.shape.length - 1] === ch ? 2 : -1;
+      if (size === ch && t.shape[t.shape.length - 1] === ch) return 2;
+      return r >= 3 && t.shape.length === r && t.shape[0] === batch && t.shape[r - 1] === ch
+        && size === batch * ch ? 3 : -1;
     };
     const am = mode(a!), bm = mode(b!);
     if (n < binaryMinElements || am < 0 || bm < 0) return fallback(name, args);
     const out = backend.makeOutput(outShape, 'float32');
     addon!.binary(heap(backend), new Float64Array([op, n, ch, am, bm, byteOffset(backend, a!),
-      byteOffset(backend, b!), byteOffset(backend, out)]));
+      byteOffset(backend, b!), byteOffset(backend, out), n / Math.max(1, batch * ch)]));
     return out;
   };
 }

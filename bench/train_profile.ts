@@ -5,7 +5,8 @@
 // is tfjs' bookkeeping (tape, tidy, gradient graph) and JS glue.
 // Run: npx tsx bench/train_profile.ts [--backbone resnet18] [--backend native] [--size 112] [--batch 32]
 //      [--warmup 2] [--top 25] [--stacks Identity,Cast] [--by-shape] [--slowest] [--composite]
-// (--composite: without exp's grouped-convolution kernels, i.e. the split/conv/concat graph, for A/B)
+// (--composite: without exp's grouped-convolution kernels, i.e. the split/conv/concat graph, for A/B;
+//  --infer N: profile inference instead, eval mode on batch x N images as bench/backbones.ts's TTA)
 // (--stacks: who calls those kernels, by call site; --by-shape: also sum by kernel and output shape)
 import { performance } from 'node:perf_hooks';
 import { classifier, expAdamStep } from './resnet18.ts';
@@ -33,7 +34,15 @@ if (argv.includes('--composite')) {
 const model = classifier(backbone, size);
 const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1);
 const y = tf.oneHot(tf.randomUniform([batch], 0, 1000, 'int32', 2) as tf.Tensor1D, 1000);
-const { step } = expAdamStep(model, x, y);
+const infer = Number(opt('infer', '0'));
+const xi = infer ? tf.randomNormal([batch * infer, size, size, 3], 0, 1, 'float32', 3) : undefined;
+const step = infer
+  ? () => {
+    const out = tf.tidy(() => tf.mean(tf.reshape(model.predict(xi!) as tf.Tensor, [batch, infer, -1]), 1));
+    out.dataSync();
+    out.dispose();
+  }
+  : expAdamStep(model, x, y).step;
 
 const plain: number[] = [];
 for (let i = 0; i < warmup; i++) {
@@ -85,7 +94,7 @@ for (const k of profile.kernels) {
   }
   byName.set(k.name, e);
 }
-console.log(`# ${info.name} (${info.version}), ${backbone}${argv.includes('--composite') ? ' (composite grouped conv)' : ''} ${size}px batch ${batch}; steps before profiling: ` +
+console.log(`# ${info.name} (${info.version}), ${backbone}${argv.includes('--composite') ? ' (composite grouped conv)' : ''}${infer ? ` inference x${infer}` : ''} ${size}px batch ${batch}; steps before profiling: ` +
   `${plain.map((t) => t.toFixed(0)).join(', ')} ms; profiled step ${profiledMs.toFixed(0)} ms, the next ${afterMs.toFixed(0)} ms`);
 console.log(`# ${profile.kernels.length} kernel calls, ${kernelMs.toFixed(0)} ms in kernels, ` +
   `${(profiledMs - kernelMs).toFixed(0)} ms outside them (tape, tidy, JS)`);

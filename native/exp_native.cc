@@ -653,6 +653,36 @@ void run_adam(uint8_t *heap, const double *p) {
   }
 }
 
+// ---- swish (SiLU) -----------------------------------------------------------------------------
+// exp's fused swish (kernels/swish.ts): y = x * sigmoid(x) forward, dx = dy * s * (1 + x * (1 - s))
+// backward, one pass each instead of Sigmoid + Multiply and their gradients' five element-wise
+// kernels. Fixed blocks per thread: no reductions.
+// params: [grad (0/1), n, x, dy (or -1), out]
+void run_swish(uint8_t *heap, const double *p) {
+  const bool grad = p[0] != 0;
+  const size_t n = static_cast<size_t>(p[1]);
+  const float *x = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[2]));
+  const float *dy = grad ? reinterpret_cast<const float *>(heap + static_cast<size_t>(p[3])) : nullptr;
+  float *o = reinterpret_cast<float *>(heap + static_cast<size_t>(p[4]));
+#pragma omp parallel
+  {
+    const size_t t = static_cast<size_t>(omp_get_thread_num());
+    const size_t nt = static_cast<size_t>(omp_get_num_threads());
+    const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+    if (grad) {
+      for (size_t i = i0; i < i1; ++i) {
+        const float xi = x[i], s = 1.f / (1.f + std::exp(-xi));
+        o[i] = dy[i] * (s * (1.f + xi * (1.f - s)));
+      }
+    } else {
+      for (size_t i = i0; i < i1; ++i) {
+        const float xi = x[i];
+        o[i] = xi / (1.f + std::exp(-xi));
+      }
+    }
+  }
+}
+
 // ---- Node-API glue -------------------------------------------------------------------------
 // Every entry point takes (heap: ArrayBuffer, params: Float64Array) and returns undefined.
 using Runner = void (*)(uint8_t *, const double *);
@@ -722,6 +752,10 @@ napi_value Adam(napi_env env, napi_callback_info info) {
   return call(env, info, run_adam, 17, "adam");
 }
 
+napi_value Swish(napi_env env, napi_callback_info info) {
+  return call(env, info, run_swish, 5, "swish");
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
@@ -730,7 +764,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv", Conv2d},       {"matmul", MatMul},        {"maxPool", MaxPool},
       {"tile", Tile},         {"reduce", Reduce},        {"batchNorm", BatchNorm},
       {"batchNormTrain", BatchNormTrain}, {"batchNormGrad", BatchNormGrad}, {"binary", Binary},
-      {"adam", Adam},         {"reduceMiddle", ReduceMiddle},
+      {"adam", Adam},         {"reduceMiddle", ReduceMiddle}, {"swish", Swish},
   };
   napi_value f, v;
   for (const auto &e : exported) {

@@ -9,7 +9,7 @@
 // for the batch-norm statistics and gradients, and the element-wise Add/Sub/Multiply/RealDiv/
 // SquaredDifference of their gradients (full, scalar or per-channel operands, from 64Ki elements),
 // and exp's own fused batch-norm training forward and gradient (kernels/batch_norm_train.ts) and
-// Adam/AdamW step (kernels/adam.ts).
+// Adam/AdamW step (kernels/adam.ts) and swish (kernels/swish.ts).
 // Every one beat wasm's in bench/train.ts. Cases the
 // addon does not cover (NCHW, PReLU, odd bias shapes, other reduction axes, non-float32) go to the
 // kernel registered before ours.
@@ -23,6 +23,7 @@ import type { BackendWasm, TensorInfo } from './wasm_util.ts';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch_norm_names.ts';
 import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group_conv.ts';
 import { ADAM_UPDATE, adamScalars, type AdamAttrs } from './adam.ts';
+import { SWISH, SWISH_GRAD } from './swish.ts';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Float64Array): void;
@@ -34,6 +35,7 @@ interface Addon {
   binary(heap: ArrayBuffer, params: Float64Array): void;
   adam(heap: ArrayBuffer, params: Float64Array): void;
   reduceMiddle(heap: ArrayBuffer, params: Float64Array): void;
+  swish(heap: ArrayBuffer, params: Float64Array): void;
   batchNormTrain(heap: ArrayBuffer, params: Float64Array): void;
   batchNormGrad(heap: ArrayBuffer, params: Float64Array): void;
   onednnVersion: string;
@@ -427,6 +429,23 @@ function adamUpdate(args: Args): TensorInfo[] {
   return outs;
 }
 
+/** exp's fused swish and its gradient (kernels/swish.ts). */
+function swishKernel(grad: boolean) {
+  return (args: Args): TensorInfo => {
+    const { inputs: { x, dy }, backend } = args;
+    if (!x || x.dtype !== 'float32' || (grad && (!dy || dy.dtype !== 'float32' || !tf.util.arraysEqual(dy.shape, x.shape)))) {
+      throw new Error(`native ${grad ? SWISH_GRAD : SWISH}: needs float32 x${grad ? ' and dy of its shape' : ''}`);
+    }
+    const out = backend.makeOutput(x.shape, 'float32');
+    const n = tf.util.sizeFromShape(x.shape);
+    if (n > 0) {
+      addon!.swish(heap(backend), new Float64Array([grad ? 1 : 0, n, byteOffset(backend, x),
+        grad ? byteOffset(backend, dy!) : -1, byteOffset(backend, out)]));
+    }
+    return out;
+  };
+}
+
 /** The kernels that were registered before ours: the fallback, and what unregister restores. */
 const previous = new Map<string, KernelConfig | undefined>();
 
@@ -468,6 +487,8 @@ export const nativeKernels: KernelConfig[] = [
   kernel(BATCH_NORM_TRAIN, batchNormTrain),
   kernel(BATCH_NORM_GRAD, batchNormGrad),
   kernel(ADAM_UPDATE, adamUpdate),
+  kernel(SWISH, swishKernel(false)),
+  kernel(SWISH_GRAD, swishKernel(true)),
 ];
 
 /**

@@ -1,0 +1,18 @@
+// Swish (SiLU) activation as a layer whose op is exp's fused swish where the backend has it
+// (kernels/swish.ts: one kernel forward, one backward on native) and x * sigmoid(x) elsewhere.
+// The builder uses it for every `swish` activation (EfficientNet's ~50); no weights.
+import { tf } from '../tf.ts';
+import { swish } from '../kernels/swish.ts';
+
+export class Swish extends tf.layers.Layer {
+  static className = 'ExpSwish';
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return swish(Array.isArray(inputs) ? inputs[0] : inputs);
+  }
+
+  override computeOutputShape(inputShape: (number | null)[]): (number | null)[] {
+    return inputShape;
+  }
+}
+tf.serialization.registerClass(Swish);

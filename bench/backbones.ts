@@ -6,7 +6,8 @@
 // threads. Inference: eval mode, TTA 4 (batch x 4 images per step, the 4 views' logits averaged per
 // example), counted in examples/s; the model part of the predict path (no image decoding).
 // Figures: medians of timed steps after warm-up steps (which include oneDNN's primitive
-// creation); each backend x backbone x size runs in its own child process; --rounds repeats the
+// creation); each backend x backbone x size runs in its own child process, right after PyTorch's
+// run of the same backbone; --rounds repeats the
 // whole table and prints each round (a shared machine's load moves between rounds).
 // Run: npx tsx bench/backbones.ts [--backbones resnet18,se_resnext50_32x4d] [--backends native,wasm]
 //      [--sizes 112[,224]] [--batch 16] [--steps 3] [--warmup 1] [--rounds 1] [--threads 2] [--tta 4]
@@ -115,12 +116,13 @@ async function main(): Promise<void> {
       console.log(`# round ${round}/${rounds}: ${size}px batch ${batch}, exp's Adam / torch.optim.Adam, ${steps} steps after ${warmup} warm-up,` +
         ` inference TTA ${tta} (examples/s); ${threads} threads; ${cpus().length} cores (${cpus()[0]?.model}),` +
         ` load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-      const p = peer(names, size);
-      if (typeof p === 'string') console.log(`# pytorch ${p}`);
       const head = ['backbone'.padEnd(20), 'torch train'.padStart(11), ...wanted.flatMap((b) => [`${b} train`.padStart(13), 'ratio'.padStart(6)]),
         'torch infer'.padStart(11), ...wanted.flatMap((b) => [`${b} infer`.padStart(13), 'ratio'.padStart(6)])];
       console.log(head.join(' '));
       for (const name of names) {
+        // PyTorch right before exp's children for the same backbone: a shared machine's load drifts
+        const p = peer([name], size);
+        if (typeof p === 'string') console.log(`# pytorch ${p}`);
         const ref = typeof p === 'string' ? undefined : p.get(name);
         const results = wanted.map((b) => runChild(b, name, size));
         const cells = [name.padEnd(20), fmt(ref?.train_images_per_s, 11)];

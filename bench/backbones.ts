@@ -5,12 +5,13 @@
 // SE-ResNeXt-50 32x4d in the pretrainedmodels layout with torch.optim.Adam, same size, batch and
 // threads. Inference: eval mode, TTA 4 (batch x 4 images per step, the 4 views' logits averaged per
 // example), counted in examples/s; the model part of the predict path (no image decoding).
-// Figures: medians of timed steps after warm-up steps (which include oneDNN's primitive
-// creation); each backend x backbone x size runs in its own child process, right after PyTorch's
+// Figures: medians of timed steps after warm-up steps (oneDNN creates and JIT-compiles a primitive
+// per convolution shape: efficientnet_b0's first two steps take 4-5 s each, its later ones ~0.6 s,
+// hence 3 warm-up steps); each backend x backbone x size runs in its own child process, right after PyTorch's
 // run of the same backbone; --rounds repeats the
 // whole table and prints each round (a shared machine's load moves between rounds).
 // Run: npx tsx bench/backbones.ts [--backbones resnet18,se_resnext50_32x4d] [--backends native,wasm]
-//      [--sizes 112[,224]] [--batch 16] [--steps 3] [--warmup 1] [--rounds 1] [--threads 2] [--tta 4]
+//      [--sizes 112[,224]] [--batch 16] [--steps 3] [--warmup 3] [--rounds 1] [--threads 2] [--tta 4]
 //      [--no-peer] [--no-infer]
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -27,7 +28,7 @@ const opt = (name: string, dflt: string) => {
   return i >= 0 ? argv[i + 1] : dflt;
 };
 const list = (name: string, dflt: string) => opt(name, dflt).split(',').filter(Boolean);
-const batch = Number(opt('batch', '16')), steps = Number(opt('steps', '3')), warmup = Number(opt('warmup', '1'));
+const batch = Number(opt('batch', '16')), steps = Number(opt('steps', '3')), warmup = Number(opt('warmup', '3'));
 const threads = opt('threads', '2'), tta = Number(opt('tta', '4')), rounds = Number(opt('rounds', '1'));
 const noInfer = argv.includes('--no-infer');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

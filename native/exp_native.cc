@@ -40,6 +40,10 @@ void *scratch(const memory::desc &d) {
   return g_scratch.data();
 }
 
+// Below this many elements an element-wise pass runs on the calling thread: waking the OpenMP team
+// costs more than the work (and far more when another process holds the other core).
+constexpr size_t kParallelMin = 1 << 15;
+
 // Activations fused as oneDNN post-ops; codes shared with native.ts.
 enum Act { kNone = 0, kRelu = 1, kRelu6 = 2, kLeaky = 3, kSigmoid = 4, kElu = 5 };
 
@@ -384,7 +388,7 @@ void run_reduce_middle(uint8_t *heap, const double *p) {
   const double scale = mean ? 1.0 / static_cast<double>(mid) : 1.0;
   // split over (outer, inner blocks) so that batch 1 still uses every thread
   const size_t block = 64, blocks = (inner + block - 1) / block;
-#pragma omp parallel
+#pragma omp parallel if (outer * mid * inner >= kParallelMin)
   {
     std::vector<double> acc(block);
 #pragma omp for schedule(static)
@@ -634,7 +638,7 @@ void run_adam(uint8_t *heap, const double *p) {
   auto at = [&](int i) { return reinterpret_cast<float *>(heap + static_cast<size_t>(p[i])); };
   const float *w = at(10), *g = at(11), *m = at(12), *v = at(13);
   float *wo = at(14), *mo = at(15), *vo = at(16);
-#pragma omp parallel
+#pragma omp parallel if (n >= kParallelMin)
   {
     const size_t t = static_cast<size_t>(omp_get_thread_num());
     const size_t nt = static_cast<size_t>(omp_get_num_threads());
@@ -664,7 +668,7 @@ void run_swish(uint8_t *heap, const double *p) {
   const float *x = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[2]));
   const float *dy = grad ? reinterpret_cast<const float *>(heap + static_cast<size_t>(p[3])) : nullptr;
   float *o = reinterpret_cast<float *>(heap + static_cast<size_t>(p[4]));
-#pragma omp parallel
+#pragma omp parallel if (n >= kParallelMin)
   {
     const size_t t = static_cast<size_t>(omp_get_thread_num());
     const size_t nt = static_cast<size_t>(omp_get_num_threads());

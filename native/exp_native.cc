@@ -553,7 +553,8 @@ void run_batch_norm_grad(uint8_t *heap, const double *p) {
 // fixed block of the output (whole rows of C when an operand is per channel): no reductions, so
 // results do not depend on the thread count. Mode 3: per (batch, channel), an [N,1,..,1,C] operand
 // of an [N,..,C] output (squeeze-excitation's scale and its gradient), `mid` rows of C per batch.
-// params: [op (0 add, 1 sub, 2 mul, 3 div, 4 squared difference), n, C, aMode, bMode, a, b, out, mid]
+// params: [op (0 add, 1 sub, 2 mul, 3 div, 4 squared difference, 5 minimum, 6 maximum), n, C, aMode,
+//          bMode, a, b, out, mid]
 template <int AM, int BM, class F>
 void binary_loop(const float *a, const float *b, float *o, size_t n, size_t ch, size_t mid, F f) {
   constexpr bool rows_of_c = AM >= 2 || BM >= 2;
@@ -617,6 +618,9 @@ void run_binary(uint8_t *heap, const double *p) {
     case 2: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x * y; });
     case 3: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x / y; });
     case 4: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return (x - y) * (x - y); });
+    // NaN propagates as in tfjs' Minimum/Maximum
+    case 5: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x != x || y != y ? x + y : std::min(x, y); });
+    case 6: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x != x || y != y ? x + y : std::max(x, y); });
     default: throw std::runtime_error("binary: unknown op");
   }
 }

@@ -211,7 +211,8 @@ const binaryCases: [string, number[], number[], boolean?][] = [
   ['Sub', [1, 1, 1, 6], [6]], ['Multiply', [7, 1], [7, 9]], ['Add', [2, 3, 4], [3, 1]], ['Multiply', [5, 6], [3, 5, 6]],
   ['Multiply', [300, 64], [64], true], ['Multiply', [3, 5, 6, 8], [3, 1, 1, 8]], ['Multiply', [3, 1, 1, 8], [3, 5, 6, 8]],
   ['RealDiv', [4, 1, 1, 7], [4, 3, 2, 7]], ['Add', [2, 4, 4, 1], [2, 1, 1, 1]], ['Multiply', [3, 5, 6, 8], [1, 5, 1, 8]],
-  ['Sub', [2, 3, 5], [2, 1, 5]],
+  ['Sub', [2, 3, 5], [2, 1, 5]], ['Minimum', [3, 5, 6, 8], []], ['Maximum', [8], [3, 5, 6, 8]],
+  ['Minimum', [2, 4, 4, 6], [2, 1, 1, 6]],
 ];
 for (const [kernel, aShape, bShape, keepThreshold] of binaryCases) {
   test(`native ${kernel} [${aShape}] with [${bShape}]${keepThreshold ? ' (below the size threshold)' : ''} matches cpu`, { skip }, async () => {

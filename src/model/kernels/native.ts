@@ -384,7 +384,8 @@ export function setBinaryMinElements(n: number): number {
   return old;
 }
 
-/** Add, Sub, Multiply, RealDiv, SquaredDifference (float32) when each operand has the output's
+/** Add, Sub, Multiply, RealDiv, SquaredDifference, Minimum, Maximum (float32; Minimum is tfjs
+ * layers' relu6, min(relu(x), 6), which wasm runs slowly with a scalar) when each operand has the output's
  * shape, is a scalar, is per channel of the last axis ([C] or [1,..,1,C]) or per batch and channel
  * ([N,1,..,1,C] of an [N,..,C] output: squeeze-excitation's scale and its gradient): the batch-norm,
  * ReLU and SE element-wise chains. Other broadcasts, other dtypes and small outputs fall back. */
@@ -484,6 +485,8 @@ export const nativeKernels: KernelConfig[] = [
   kernel('Multiply', binary(2, 'Multiply')),
   kernel('RealDiv', binary(3, 'RealDiv')),
   kernel('SquaredDifference', binary(4, 'SquaredDifference')),
+  kernel('Minimum', binary(5, 'Minimum')),
+  kernel('Maximum', binary(6, 'Maximum')),
   kernel(BATCH_NORM_TRAIN, batchNormTrain),
   kernel(BATCH_NORM_GRAD, batchNormGrad),
   kernel(ADAM_UPDATE, adamUpdate),

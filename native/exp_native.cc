@@ -665,13 +665,29 @@ void run_adam(uint8_t *heap, const double *p) {
 // exp's fused swish (kernels/swish.ts): y = x * sigmoid(x) forward, dx = dy * s * (1 + x * (1 - s))
 // backward, one pass each instead of Sigmoid + Multiply and their gradients' five element-wise
 // kernels. Fixed blocks per thread: no reductions.
-// params: [grad (0/1), n, x, dy (or -1), out]
+// Also relu6 (kind 1, tfjs layers' min(relu(x), 6)): y = clip(x, 0, 6), dx = dy where 0 < x < 6.
+// params: [grad (0/1), n, x, dy (or -1), out, kind (0 swish, 1 relu6)]
+void run_relu6(const float *x, const float *dy, float *o, size_t n, bool grad) {
+#pragma omp parallel if (n >= kParallelMin)
+  {
+    const size_t t = static_cast<size_t>(omp_get_thread_num());
+    const size_t nt = static_cast<size_t>(omp_get_num_threads());
+    const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+    if (grad) {
+      for (size_t i = i0; i < i1; ++i) o[i] = dy[i] * (x[i] > 0.f && x[i] < 6.f ? 1.f : 0.f);  // -0 as tfjs
+    } else {
+      for (size_t i = i0; i < i1; ++i) o[i] = x[i] != x[i] ? x[i] : std::min(std::max(x[i], 0.f), 6.f);
+    }
+  }
+}
+
 void run_swish(uint8_t *heap, const double *p) {
   const bool grad = p[0] != 0;
   const size_t n = static_cast<size_t>(p[1]);
   const float *x = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[2]));
   const float *dy = grad ? reinterpret_cast<const float *>(heap + static_cast<size_t>(p[3])) : nullptr;
   float *o = reinterpret_cast<float *>(heap + static_cast<size_t>(p[4]));
+  if (p[5] == 1) return run_relu6(x, dy, o, n, grad);
 #pragma omp parallel if (n >= kParallelMin)
   {
     const size_t t = static_cast<size_t>(omp_get_thread_num());
@@ -761,7 +777,7 @@ napi_value Adam(napi_env env, napi_callback_info info) {
 }
 
 napi_value Swish(napi_env env, napi_callback_info info) {
-  return call(env, info, run_swish, 5, "swish");
+  return call(env, info, run_swish, 6, "swish");
 }
 
 napi_value Init(napi_env env, napi_value exports) {

@@ -1,4 +1,5 @@
-// exp's fused swish (kernels/swish.ts) on native against tfjs' x * sigmoid(x) on cpu: values and
+// exp's fused swish and relu6 (kernels/swish.ts) on native against tfjs' x * sigmoid(x) and tfjs
+// layers' min(6, relu(x)) on cpu: values and
 // gradients, one kernel each way, and the layer the builder uses. Skips, saying why, when the
 // addon is not built.
 import { test } from 'node:test';
@@ -6,8 +7,8 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/model/tf.ts';
 import { ensureBackend } from '../../src/model/backend.ts';
 import { loadAddon, registerNativeKernels, unavailableReason } from '../../src/model/kernels/native.ts';
-import { fusedSwishAvailable, swish, SWISH, SWISH_GRAD } from '../../src/model/kernels/swish.ts';
-import { Swish } from '../../src/model/layers/index.ts';
+import { fusedRelu6Available, fusedSwishAvailable, relu6, RELU6, RELU6_GRAD, swish, SWISH, SWISH_GRAD } from '../../src/model/kernels/swish.ts';
+import { Relu6, Swish } from '../../src/model/layers/index.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { relError } from './kernel-helpers.ts';
 
@@ -49,6 +50,31 @@ for (const shape of [[7], [3, 5, 6, 8], [2, 33, 17, 24]]) {
     const profile = await tf.profile(() => tf.dispose(tf.grad((t: tf.Tensor) => tf.sum(swish(t)))(x)));
     const names = profile.kernels.map((k) => k.name);
     assert.ok(names.includes(SWISH) && names.includes(SWISH_GRAD) && !names.includes('Sigmoid'), names.join(', '));
+    x.dispose();
+  });
+}
+
+for (const shape of [[9], [3, 5, 6, 8], [2, 33, 17, 24]]) {
+  test(`native fused relu6 [${shape}]: value and gradient equal min(6, relu(x)) on cpu, one kernel each way`, { skip }, async () => {
+    await ensureBackend('cpu');
+    assert.equal(fusedRelu6Available(), false);
+    const layersRelu6 = (x: tf.Tensor) => tf.layers.activation({ activation: 'relu6' }).apply(x) as tf.Tensor;
+    const ref = valueAndGrad(shape, layersRelu6);
+    assert.deepEqual(valueAndGrad(shape, relu6), ref, 'the fallback is tfjs layers\' relu6');
+    await ensureBackend('native');
+    registerNativeKernels();
+    assert.equal(fusedRelu6Available(), true);
+    const got = valueAndGrad(shape, relu6);
+    const layer = new Relu6({});
+    const viaLayer = valueAndGrad(shape, (x) => layer.apply(x) as tf.Tensor);
+    for (const [i, name] of ['value', 'gradient'].entries()) {
+      assert.deepEqual(got[i], ref[i], `${name}: exactly tfjs layers' relu6`);
+      assert.deepEqual(viaLayer[i], got[i], `${name} through the layer`);
+    }
+    const x = tf.tensor(data(shape, 1), shape);
+    const profile = await tf.profile(() => tf.dispose(tf.grad((t: tf.Tensor) => tf.sum(relu6(t)))(x)));
+    const names = profile.kernels.map((k) => k.name);
+    assert.ok(names.includes(RELU6) && names.includes(RELU6_GRAD) && !names.includes('Minimum'), names.join(', '));
     x.dispose();
   });
 }

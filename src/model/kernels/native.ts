@@ -23,7 +23,7 @@ import type { BackendWasm, TensorInfo } from './wasm_util.ts';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch_norm_names.ts';
 import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group_conv.ts';
 import { ADAM_UPDATE, adamScalars, type AdamAttrs } from './adam.ts';
-import { SWISH, SWISH_GRAD } from './swish.ts';
+import { RELU6, RELU6_GRAD, SWISH, SWISH_GRAD } from './swish.ts';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Float64Array): void;
@@ -430,18 +430,18 @@ function adamUpdate(args: Args): TensorInfo[] {
   return outs;
 }
 
-/** exp's fused swish and its gradient (kernels/swish.ts). */
-function swishKernel(grad: boolean) {
+/** exp's fused swish or relu6 (kind 1) and its gradient (kernels/swish.ts). */
+function swishKernel(grad: boolean, kind = 0) {
   return (args: Args): TensorInfo => {
     const { inputs: { x, dy }, backend } = args;
     if (!x || x.dtype !== 'float32' || (grad && (!dy || dy.dtype !== 'float32' || !tf.util.arraysEqual(dy.shape, x.shape)))) {
-      throw new Error(`native ${grad ? SWISH_GRAD : SWISH}: needs float32 x${grad ? ' and dy of its shape' : ''}`);
+      throw new Error(`native ${[[SWISH, SWISH_GRAD], [RELU6, RELU6_GRAD]][kind][grad ? 1 : 0]}: needs float32 x${grad ? ' and dy of its shape' : ''}`);
     }
     const out = backend.makeOutput(x.shape, 'float32');
     const n = tf.util.sizeFromShape(x.shape);
     if (n > 0) {
       addon!.swish(heap(backend), new Float64Array([grad ? 1 : 0, n, byteOffset(backend, x),
-        grad ? byteOffset(backend, dy!) : -1, byteOffset(backend, out)]));
+        grad ? byteOffset(backend, dy!) : -1, byteOffset(backend, out), kind]));
     }
     return out;
   };
@@ -492,6 +492,8 @@ export const nativeKernels: KernelConfig[] = [
   kernel(ADAM_UPDATE, adamUpdate),
   kernel(SWISH, swishKernel(false)),
   kernel(SWISH_GRAD, swishKernel(true)),
+  kernel(RELU6, swishKernel(false, 1)),
+  kernel(RELU6_GRAD, swishKernel(true, 1)),
 ];
 
 /**

@@ -7,7 +7,7 @@ import { tf } from '../tf.ts';
 import { mixKeys } from '../../util/rng.ts';
 import { GroupConv2D } from './group_conv.ts';
 import { PaddedDepthwiseConv2D } from './depthwise.ts';
-import { Swish } from './swish.ts';
+import { Relu6, Swish } from './swish.ts';
 import { PaddedMaxPooling2D, type PoolPadding } from './max_pool.ts';
 import { batchNorm } from './batch_norm.ts';
 import { fnv1a32 } from '../../util/hash.ts';
@@ -95,9 +95,10 @@ export class NetBuilder {
     return sym(batchNorm(name, epsilon), x);
   }
 
-  /** An activation layer; swish is exp's (one fused kernel each way on native, layers/swish.ts). */
+  /** An activation layer; swish and relu6 are exp's (one fused kernel each way on native, layers/swish.ts). */
   act(x: ST, name: string, kind: Activation): ST {
     if (kind === 'swish') return sym(new Swish({ name }), x);
+    if (kind === 'relu6') return sym(new Relu6({ name }), x);
     return sym(tf.layers.activation({ activation: kind, name }), x);
   }
 

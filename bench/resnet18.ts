@@ -1,13 +1,36 @@
-// The benchmarks' training model: resnet18 from exp's backbone registry (torchvision's architecture,
-// NHWC) + global average pooling + a 1000-way dense layer, as PyTorch's peer (bench/train_peer.py)
-// trains torchvision's resnet18. The output is named as exp's loop expects a level's logits.
+// The benchmarks' training model: a backbone from exp's registry (resnet18 by default:
+// torchvision's architecture, NHWC) + global average pooling + a 1000-way dense layer, as the
+// PyTorch peers (bench/train_peer.py, bench/backbones_peer.py) train the same architecture. The
+// output is named as exp's loop expects a level's logits.
 import { backbones } from '../src/model/backbones/index.ts';
 import { tf } from '../src/model/tf.ts';
+import { createOptimizer } from '../src/model/optimizers.ts';
+
+export function classifier(backbone: string, size: number, classes = 1000): tf.LayersModel {
+  const input = tf.input({ shape: [size, size, 3] });
+  const features = backbones.get(backbone).build(input, { seed: 1 });
+  const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
+  const logits = tf.layers.dense({ units: classes, name: 'logits_species' }).apply(pooled) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: logits });
+}
 
 export function resnet18Classifier(size: number): tf.LayersModel {
-  const input = tf.input({ shape: [size, size, 3] });
-  const features = backbones.get('resnet18').build(input, { seed: 1 });
-  const pooled = tf.layers.globalAveragePooling2d({}).apply(features) as tf.SymbolicTensor;
-  const logits = tf.layers.dense({ units: 1000, name: 'logits_species' }).apply(pooled) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: logits });
+  return classifier('resnet18', size);
+}
+
+/** One training step as exp's loop takes it: softmax cross-entropy, tf.variableGrads over the
+ * trainable weights, exp's Adam (lr 1e-3, PyTorch's rule: the optimizer of `exp run`). Returns the
+ * step (it reads the loss back, so the step is finished) and a dispose for the optimizer. */
+export function expAdamStep(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor): { step: () => number; dispose: () => void } {
+  const optimizer = createOptimizer({ name: 'adam', lr: 1e-3 });
+  const params = model.trainableWeights.map((w) => ({ key: w.originalName, variable: w.read() as tf.Variable }));
+  const step = () => {
+    const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y,
+      model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, params.map((p) => p.variable));
+    optimizer.apply(params, params.map((p) => grads[p.variable.name]));
+    const loss = value.dataSync()[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return loss;
+  };
+  return { step, dispose: () => optimizer.dispose() };
 }

@@ -1,14 +1,17 @@
-// Where a training step's time goes: the model and step of bench/train.ts (resnet18 + global
-// average pooling + 1000-way dense, softmax cross-entropy, Adam) on one backend, one step under
+// Where a training step's time goes: the model and step of bench/train.ts (a registry backbone,
+// resnet18 by default, + global average pooling + 1000-way dense, softmax cross-entropy, exp's Adam as `exp run` steps) on one backend, one step under
 // tf.profile after warm-up steps, kernels summed by name (calls, ms, share of the step). Kernel
 // times are tfjs' own per-kernel timer (wall time around each kernel); what is left of the step
 // is tfjs' bookkeeping (tape, tidy, gradient graph) and JS glue.
-// Run: npx tsx bench/train_profile.ts [--backend native] [--size 112] [--batch 32] [--warmup 2]
-//      [--top 25] [--stacks Identity,Cast] [--by-shape] [--slowest]
+// Run: npx tsx bench/train_profile.ts [--backbone resnet18] [--backend native] [--size 112] [--batch 32]
+//      [--warmup 2] [--top 25] [--stacks Identity,Cast] [--by-shape] [--slowest] [--composite]
+// (--composite: without exp's grouped-convolution kernels, i.e. the split/conv/concat graph, for A/B;
+//  --infer N: profile inference instead, eval mode on batch x N images as bench/backbones.ts's TTA)
 // (--stacks: who calls those kernels, by call site; --by-shape: also sum by kernel and output shape)
 import { performance } from 'node:perf_hooks';
-import { resnet18Classifier } from './resnet18.ts';
+import { classifier, expAdamStep } from './resnet18.ts';
 import { ensureBackend } from '../src/model/backend.ts';
+import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from '../src/model/kernels/group_conv.ts';
 import { tf } from '../src/model/tf.ts';
 
 const argv = process.argv.slice(2);
@@ -20,18 +23,26 @@ const backend = opt('backend', 'native') as 'native' | 'wasm';
 const size = Number(opt('size', '112')), batch = Number(opt('batch', '32'));
 const warmup = Number(opt('warmup', '2')), top = Number(opt('top', '25'));
 const stacks = opt('stacks', '').split(',').filter(Boolean);
+const backbone = opt('backbone', 'resnet18');
 
 const info = await ensureBackend(backend);
-const model = resnet18Classifier(size);
-const optimizer = tf.train.adam(1e-3);
+if (argv.includes('--composite')) {
+  for (const k of [GROUP_CONV, GROUP_CONV_BACKPROP_INPUT, GROUP_CONV_BACKPROP_FILTER]) {
+    if (tf.getKernel(k, 'wasm')) tf.unregisterKernel(k, 'wasm');
+  }
+}
+const model = classifier(backbone, size);
 const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1);
 const y = tf.oneHot(tf.randomUniform([batch], 0, 1000, 'int32', 2) as tf.Tensor1D, 1000);
-const step = () => {
-  const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y,
-    model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, true);
-  cost!.dataSync();
-  cost!.dispose();
-};
+const infer = Number(opt('infer', '0'));
+const xi = infer ? tf.randomNormal([batch * infer, size, size, 3], 0, 1, 'float32', 3) : undefined;
+const step = infer
+  ? () => {
+    const out = tf.tidy(() => tf.mean(tf.reshape(model.predict(xi!) as tf.Tensor, [batch, infer, -1]), 1));
+    out.dataSync();
+    out.dispose();
+  }
+  : expAdamStep(model, x, y).step;
 
 const plain: number[] = [];
 for (let i = 0; i < warmup; i++) {
@@ -83,7 +94,7 @@ for (const k of profile.kernels) {
   }
   byName.set(k.name, e);
 }
-console.log(`# ${info.name} (${info.version}), resnet18 ${size}px batch ${batch}; steps before profiling: ` +
+console.log(`# ${info.name} (${info.version}), ${backbone}${argv.includes('--composite') ? ' (composite grouped conv)' : ''}${infer ? ` inference x${infer}` : ''} ${size}px batch ${batch}; steps before profiling: ` +
   `${plain.map((t) => t.toFixed(0)).join(', ')} ms; profiled step ${profiledMs.toFixed(0)} ms, the next ${afterMs.toFixed(0)} ms`);
 console.log(`# ${profile.kernels.length} kernel calls, ${kernelMs.toFixed(0)} ms in kernels, ` +
   `${(profiledMs - kernelMs).toFixed(0)} ms outside them (tape, tidy, JS)`);

@@ -40,6 +40,10 @@ void *scratch(const memory::desc &d) {
   return g_scratch.data();
 }
 
+// Below this many elements an element-wise pass runs on the calling thread: waking the OpenMP team
+// costs more than the work (and far more when another process holds the other core).
+constexpr size_t kParallelMin = 1 << 15;
+
 // Activations fused as oneDNN post-ops; codes shared with native.ts.
 enum Act { kNone = 0, kRelu = 1, kRelu6 = 2, kLeaky = 3, kSigmoid = 4, kElu = 5 };
 
@@ -372,6 +376,36 @@ void run_reduce(uint8_t *heap, const double *p) {
   }
 }
 
+// Sum/Mean of x [outer, mid, inner] over mid -> [outer, inner] (NHWC over H and W: global average
+// pooling and squeeze-excitation's gradient). Each thread owns whole outer rows (static split), each
+// sum runs over mid in order: the same result at any thread count.
+// params: [mean, outer, mid, inner, x, out]
+void run_reduce_middle(uint8_t *heap, const double *p) {
+  const bool mean = p[0] != 0;
+  const size_t outer = static_cast<size_t>(p[1]), mid = static_cast<size_t>(p[2]), inner = static_cast<size_t>(p[3]);
+  const float *x = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[4]));
+  float *out = reinterpret_cast<float *>(heap + static_cast<size_t>(p[5]));
+  const double scale = mean ? 1.0 / static_cast<double>(mid) : 1.0;
+  // split over (outer, inner blocks) so that batch 1 still uses every thread
+  const size_t block = 64, blocks = (inner + block - 1) / block;
+#pragma omp parallel if (outer * mid * inner >= kParallelMin)
+  {
+    std::vector<double> acc(block);
+#pragma omp for schedule(static)
+    for (long job = 0; job < static_cast<long>(outer * blocks); ++job) {
+      const size_t o = static_cast<size_t>(job) / blocks, c0 = (static_cast<size_t>(job) % blocks) * block;
+      const size_t len = std::min(block, inner - c0);
+      std::fill(acc.begin(), acc.begin() + len, 0.0);
+      const float *base = x + o * mid * inner + c0;
+      for (size_t m = 0; m < mid; ++m) {
+        const float *row = base + m * inner;
+        for (size_t c = 0; c < len; ++c) acc[c] += row[c];
+      }
+      for (size_t c = 0; c < len; ++c) out[o * inner + c0 + c] = static_cast<float>(acc[c] * scale);
+    }
+  }
+}
+
 // y = (x - mean[c]) * scale[c] / sqrt(variance[c] + eps) + offset[c] over the last axis (size
 // channels); scale and offset optional (offset < 0).
 // params: [rows, channels, eps, x, mean, variance, offset, scale, y]
@@ -517,20 +551,23 @@ void run_batch_norm_grad(uint8_t *heap, const double *p) {
 // on one thread through its general broadcasting loop. Here each operand is full (mode 0, same
 // layout as the output), a scalar (1) or per channel of the last axis (2). Each thread writes a
 // fixed block of the output (whole rows of C when an operand is per channel): no reductions, so
-// results do not depend on the thread count.
-// params: [op (0 add, 1 sub, 2 mul, 3 div, 4 squared difference), n, C, aMode, bMode, a, b, out]
+// results do not depend on the thread count. Mode 3: per (batch, channel), an [N,1,..,1,C] operand
+// of an [N,..,C] output (squeeze-excitation's scale and its gradient), `mid` rows of C per batch.
+// params: [op (0 add, 1 sub, 2 mul, 3 div, 4 squared difference, 5 minimum, 6 maximum), n, C, aMode,
+//          bMode, a, b, out, mid]
 template <int AM, int BM, class F>
-void binary_loop(const float *a, const float *b, float *o, size_t n, size_t ch, F f) {
-  constexpr bool per_channel = AM == 2 || BM == 2;
+void binary_loop(const float *a, const float *b, float *o, size_t n, size_t ch, size_t mid, F f) {
+  constexpr bool rows_of_c = AM >= 2 || BM >= 2;
 #pragma omp parallel
   {
     const size_t t = static_cast<size_t>(omp_get_thread_num());
     const size_t nt = static_cast<size_t>(omp_get_num_threads());
-    if (per_channel) {
+    if (rows_of_c) {
       const size_t rows = n / ch, r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
       for (size_t r = r0; r < r1; ++r) {
-        const size_t base = r * ch;
-        const float *ar = AM == 0 ? a + base : a, *br = BM == 0 ? b + base : b;
+        const size_t base = r * ch, bc = (r / mid) * ch;  // bc: the row's (batch, channel) block
+        const float *ar = AM == 0 ? a + base : AM == 3 ? a + bc : a;
+        const float *br = BM == 0 ? b + base : BM == 3 ? b + bc : b;
         float *orow = o + base;
 #pragma omp simd
         for (size_t c = 0; c < ch; ++c) orow[c] = f(AM == 1 ? ar[0] : ar[c], BM == 1 ? br[0] : br[c]);
@@ -544,21 +581,23 @@ void binary_loop(const float *a, const float *b, float *o, size_t n, size_t ch, 
 }
 
 template <int AM, class F>
-void binary_b(int bm, const float *a, const float *b, float *o, size_t n, size_t ch, F f) {
+void binary_b(int bm, const float *a, const float *b, float *o, size_t n, size_t ch, size_t mid, F f) {
   switch (bm) {
-    case 0: return binary_loop<AM, 0>(a, b, o, n, ch, f);
-    case 1: return binary_loop<AM, 1>(a, b, o, n, ch, f);
-    case 2: return binary_loop<AM, 2>(a, b, o, n, ch, f);
+    case 0: return binary_loop<AM, 0>(a, b, o, n, ch, mid, f);
+    case 1: return binary_loop<AM, 1>(a, b, o, n, ch, mid, f);
+    case 2: return binary_loop<AM, 2>(a, b, o, n, ch, mid, f);
+    case 3: return binary_loop<AM, 3>(a, b, o, n, ch, mid, f);
     default: throw std::runtime_error("binary: bad operand mode");
   }
 }
 
 template <class F>
-void binary_op(int am, int bm, const float *a, const float *b, float *o, size_t n, size_t ch, F f) {
+void binary_op(int am, int bm, const float *a, const float *b, float *o, size_t n, size_t ch, size_t mid, F f) {
   switch (am) {
-    case 0: return binary_b<0>(bm, a, b, o, n, ch, f);
-    case 1: return binary_b<1>(bm, a, b, o, n, ch, f);
-    case 2: return binary_b<2>(bm, a, b, o, n, ch, f);
+    case 0: return binary_b<0>(bm, a, b, o, n, ch, mid, f);
+    case 1: return binary_b<1>(bm, a, b, o, n, ch, mid, f);
+    case 2: return binary_b<2>(bm, a, b, o, n, ch, mid, f);
+    case 3: return binary_b<3>(bm, a, b, o, n, ch, mid, f);
     default: throw std::runtime_error("binary: bad operand mode");
   }
 }
@@ -567,17 +606,104 @@ void run_binary(uint8_t *heap, const double *p) {
   const int op = static_cast<int>(p[0]);
   const size_t n = static_cast<size_t>(p[1]), ch = static_cast<size_t>(p[2]);
   const int am = static_cast<int>(p[3]), bm = static_cast<int>(p[4]);
-  if ((am == 2 || bm == 2) && (ch == 0 || n % ch != 0)) throw std::runtime_error("binary: bad channels");
+  const size_t mid = static_cast<size_t>(p[8]);
+  if ((am >= 2 || bm >= 2) && (ch == 0 || n % ch != 0)) throw std::runtime_error("binary: bad channels");
+  if ((am == 3 || bm == 3) && (mid == 0 || (n / ch) % mid != 0)) throw std::runtime_error("binary: bad rows per batch");
   const float *a = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[5]));
   const float *b = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[6]));
   float *o = reinterpret_cast<float *>(heap + static_cast<size_t>(p[7]));
   switch (op) {
-    case 0: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x + y; });
-    case 1: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x - y; });
-    case 2: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x * y; });
-    case 3: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return x / y; });
-    case 4: return binary_op(am, bm, a, b, o, n, ch, [](float x, float y) { return (x - y) * (x - y); });
+    case 0: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x + y; });
+    case 1: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x - y; });
+    case 2: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x * y; });
+    case 3: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x / y; });
+    case 4: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return (x - y) * (x - y); });
+    // NaN propagates as in tfjs' Minimum/Maximum
+    case 5: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x != x || y != y ? x + y : std::min(x, y); });
+    case 6: return binary_op(am, bm, a, b, o, n, ch, mid, [](float x, float y) { return x != x || y != y ? x + y : std::max(x, y); });
     default: throw std::runtime_error("binary: unknown op");
+  }
+}
+
+// ---- Adam update -----------------------------------------------------------------------------
+// exp's fused Adam/AdamW step for one parameter (kernels/adam.ts): the same float32 operations
+// as the optimizer's op chain (optimizers.ts), one pass over w, g, m, v instead of about twelve
+// kernels each reading and writing whole tensors. Each thread owns a fixed block: no reductions.
+// params: [n, b1, 1-b1, b2, 1-b2, sqrt(bc2), eps, lr/bc1, wdMode (0 none, 1 L2, 2 decoupled),
+//          wdFactor (wd, or 1 - lr*wd), w, g, m, v, wOut, mOut, vOut]
+void run_adam(uint8_t *heap, const double *p) {
+  const size_t n = static_cast<size_t>(p[0]);
+  const float b1 = static_cast<float>(p[1]), c1 = static_cast<float>(p[2]);
+  const float b2 = static_cast<float>(p[3]), c2 = static_cast<float>(p[4]);
+  const float sbc2 = static_cast<float>(p[5]), eps = static_cast<float>(p[6]);
+  const float step = static_cast<float>(p[7]);
+  const int wd_mode = static_cast<int>(p[8]);
+  const float wdf = static_cast<float>(p[9]);
+  auto at = [&](int i) { return reinterpret_cast<float *>(heap + static_cast<size_t>(p[i])); };
+  const float *w = at(10), *g = at(11), *m = at(12), *v = at(13);
+  float *wo = at(14), *mo = at(15), *vo = at(16);
+#pragma omp parallel if (n >= kParallelMin)
+  {
+    const size_t t = static_cast<size_t>(omp_get_thread_num());
+    const size_t nt = static_cast<size_t>(omp_get_num_threads());
+    const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+    for (size_t i = i0; i < i1; ++i) {
+      float wi = w[i], gi = g[i];
+      if (wd_mode == 2) wi = wi * wdf;
+      else if (wd_mode == 1) gi = gi + wi * wdf;
+      const float mi = m[i] * b1 + gi * c1;
+      const float vi = v[i] * b2 + (gi * gi) * c2;
+      const float denom = std::sqrt(vi) / sbc2 + eps;
+      mo[i] = mi;
+      vo[i] = vi;
+      wo[i] = wi - (mi / denom) * step;
+    }
+  }
+}
+
+// ---- swish (SiLU) -----------------------------------------------------------------------------
+// exp's fused swish (kernels/swish.ts): y = x * sigmoid(x) forward, dx = dy * s * (1 + x * (1 - s))
+// backward, one pass each instead of Sigmoid + Multiply and their gradients' five element-wise
+// kernels. Fixed blocks per thread: no reductions.
+// Also relu6 (kind 1, tfjs layers' min(relu(x), 6)): y = clip(x, 0, 6), dx = dy where 0 < x < 6.
+// params: [grad (0/1), n, x, dy (or -1), out, kind (0 swish, 1 relu6)]
+void run_relu6(const float *x, const float *dy, float *o, size_t n, bool grad) {
+#pragma omp parallel if (n >= kParallelMin)
+  {
+    const size_t t = static_cast<size_t>(omp_get_thread_num());
+    const size_t nt = static_cast<size_t>(omp_get_num_threads());
+    const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+    if (grad) {
+      for (size_t i = i0; i < i1; ++i) o[i] = dy[i] * (x[i] > 0.f && x[i] < 6.f ? 1.f : 0.f);  // -0 as tfjs
+    } else {
+      for (size_t i = i0; i < i1; ++i) o[i] = x[i] != x[i] ? x[i] : std::min(std::max(x[i], 0.f), 6.f);
+    }
+  }
+}
+
+void run_swish(uint8_t *heap, const double *p) {
+  const bool grad = p[0] != 0;
+  const size_t n = static_cast<size_t>(p[1]);
+  const float *x = reinterpret_cast<const float *>(heap + static_cast<size_t>(p[2]));
+  const float *dy = grad ? reinterpret_cast<const float *>(heap + static_cast<size_t>(p[3])) : nullptr;
+  float *o = reinterpret_cast<float *>(heap + static_cast<size_t>(p[4]));
+  if (p[5] == 1) return run_relu6(x, dy, o, n, grad);
+#pragma omp parallel if (n >= kParallelMin)
+  {
+    const size_t t = static_cast<size_t>(omp_get_thread_num());
+    const size_t nt = static_cast<size_t>(omp_get_num_threads());
+    const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+    if (grad) {
+      for (size_t i = i0; i < i1; ++i) {
+        const float xi = x[i], s = 1.f / (1.f + std::exp(-xi));
+        o[i] = dy[i] * (s * (1.f + xi * (1.f - s)));
+      }
+    } else {
+      for (size_t i = i0; i < i1; ++i) {
+        const float xi = x[i];
+        o[i] = xi / (1.f + std::exp(-xi));
+      }
+    }
   }
 }
 
@@ -630,6 +756,9 @@ napi_value Tile(napi_env env, napi_callback_info info) {
 napi_value Reduce(napi_env env, napi_callback_info info) {
   return call(env, info, run_reduce, 6, "reduce");
 }
+napi_value ReduceMiddle(napi_env env, napi_callback_info info) {
+  return call(env, info, run_reduce_middle, 6, "reduceMiddle");
+}
 napi_value BatchNorm(napi_env env, napi_callback_info info) {
   return call(env, info, run_batch_norm, 9, "batchNorm");
 }
@@ -640,7 +769,15 @@ napi_value BatchNormGrad(napi_env env, napi_callback_info info) {
   return call(env, info, run_batch_norm_grad, 11, "batchNormGrad");
 }
 napi_value Binary(napi_env env, napi_callback_info info) {
-  return call(env, info, run_binary, 8, "binary");
+  return call(env, info, run_binary, 9, "binary");
+}
+
+napi_value Adam(napi_env env, napi_callback_info info) {
+  return call(env, info, run_adam, 17, "adam");
+}
+
+napi_value Swish(napi_env env, napi_callback_info info) {
+  return call(env, info, run_swish, 6, "swish");
 }
 
 napi_value Init(napi_env env, napi_value exports) {
@@ -651,6 +788,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv", Conv2d},       {"matmul", MatMul},        {"maxPool", MaxPool},
       {"tile", Tile},         {"reduce", Reduce},        {"batchNorm", BatchNorm},
       {"batchNormTrain", BatchNormTrain}, {"batchNormGrad", BatchNormGrad}, {"binary", Binary},
+      {"adam", Adam},         {"reduceMiddle", ReduceMiddle}, {"swish", Swish},
   };
   napi_value f, v;
   for (const auto &e : exported) {

@@ -10,6 +10,7 @@ const ALL = {
   predict: ['bench/predict.ts'],
   kernels: ['bench/kernels.ts'],
   train: ['bench/train.ts'],
+  backbones: ['bench/backbones.ts'],
   replicas: ['bench/train_replicas.ts'],
   npy: ['bench/npy.ts'],
   ensemble: ['bench/ensemble.ts'],

@@ -6,6 +6,7 @@
 import { tf } from './tf.ts';
 import { Registry } from '../registry.ts';
 import { UserError } from '../errors.ts';
+import { fusedAdamUpdate } from './kernels/adam.ts';
 
 /** One entry of the `optimizer` block. */
 export interface OptimizerConfig {
@@ -118,6 +119,16 @@ class Adam extends SlotOptimizer {
     const wd = this.cfg.weight_decay ?? 0;
     const mVar = this.slot(p, 'm');
     const vVar = this.slot(p, 'v');
+    // one kernel where the backend has it (native): the same float32 steps as the ops below
+    const fused = fusedAdamUpdate(p.variable, g0, mVar, vVar, {
+      beta1: b1, beta2: b2, epsilon: eps, lr: this.lr, step: this.step, weightDecay: wd, decoupled: this.decoupled,
+    });
+    if (fused) {
+      mVar.assign(fused[1]);
+      vVar.assign(fused[2]);
+      p.variable.assign(fused[0]);
+      return;
+    }
     let w: tf.Tensor = p.variable;
     let g = g0;
     if (wd !== 0) {

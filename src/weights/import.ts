@@ -67,7 +67,7 @@ const TORCH_PARAM: Record<string, string> = {
 function layoutPerm(layerClass: string, weight: string, rank: number): number[] {
   if (rank === 1) return [0];
   if ((layerClass === 'Conv2D' || layerClass === 'GroupConv2D') && weight === 'kernel') return [2, 3, 1, 0];
-  if (layerClass === 'DepthwiseConv2D' && weight === 'depthwise_kernel') return [2, 3, 0, 1];
+  if ((layerClass === 'DepthwiseConv2D' || layerClass === 'PaddedDepthwiseConv2D') && weight === 'depthwise_kernel') return [2, 3, 0, 1];
   if (layerClass === 'Dense' && weight === 'kernel') return [1, 0];
   throw new Error(`no torch layout conversion for ${layerClass} weight '${weight}' of rank ${rank}`);
 }

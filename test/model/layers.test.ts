@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/model/tf.ts';
-import { GroupConv2D, groupConv2d, FreezableBatchNorm, SeededDropout, NetBuilder, PaddedMaxPooling2D } from '../../src/model/layers/index.ts';
+import { GroupConv2D, groupConv2d, FreezableBatchNorm, SeededDropout, NetBuilder, PaddedMaxPooling2D, PaddedDepthwiseConv2D, layerSeed } from '../../src/model/layers/index.ts';
 import type { Padding, PoolPadding } from '../../src/model/layers/index.ts';
 import { Rng } from '../../src/util/rng.ts';
 
@@ -172,6 +172,41 @@ test('resnet\'s stem is a padded convolution and a padded pooling layer: no zero
   m.dispose();
 });
 
+test('PaddedDepthwiseConv2D equals zero padding + a valid depthwise conv (values, gradients) and starts from tfjs\' DepthwiseConv2D weights', () => {
+  for (const [hw, stride, pad, k] of [[7, 2, 1, 3], [8, 2, 2, 5], [9, 1, 1, 3], [6, 2, 0, 3]]) {
+    const x = rand([2, hw, hw + 1, 6], 11);
+    const seed = layerSeed(3, 'dw');
+    const layer = new PaddedDepthwiseConv2D({ kernelSize: k, strides: stride, padding: pad, initScale: 12, seed, useBias: true });
+    const y = layer.apply(x) as tf.Tensor;
+    const ref = tf.layers.depthwiseConv2d({ kernelSize: k, strides: stride, padding: 'valid', useBias: true,
+      depthwiseInitializer: tf.initializers.varianceScaling({ scale: 12, mode: 'fanIn', distribution: 'normal', seed }) });
+    const padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+    const yRef = ref.apply(padded) as tf.Tensor;
+    assert.equal(maxAbsDiff(layer.getWeights()[0], ref.getWeights()[0]), 0, 'same initial kernel');
+    assert.deepEqual(y.shape, yRef.shape);
+    assert.deepEqual(layer.computeOutputShape(x.shape), y.shape);
+    assert.ok(maxAbsDiff(y, yRef) < 1e-5, `forward ${maxAbsDiff(y, yRef)}`);
+    const r = rand(y.shape, 12);
+    const w = layer.getWeights()[0];
+    const f = (xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, stride, pad), r));
+    const g = (xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(tf.depthwiseConv2d(
+      tf.pad(xx, [[0, 0], [pad, pad], [pad, pad], [0, 0]]) as tf.Tensor4D, ww as tf.Tensor4D, stride, 'valid'), r));
+    const [dx, dw] = tf.grads(f)([x, w]), [dxRef, dwRef] = tf.grads(g)([x, w]);
+    assert.ok(maxAbsDiff(dx, dxRef) < 1e-5 && maxAbsDiff(dw, dwRef) < 1e-4, 'gradients');
+  }
+});
+
+test('mobilenet_v2 and efficientnet_b0 have no zero-padding layers: their strided depthwise convs pad themselves', async () => {
+  const { backbones } = await import('../../src/model/backbones/index.ts');
+  for (const name of ['mobilenet_v2', 'efficientnet_b0']) {
+    const input = tf.input({ shape: [32, 32, 3] });
+    const m = tf.model({ inputs: input, outputs: backbones.get(name).build(input, { seed: 1 }) });
+    assert.deepEqual(m.layers.filter((l) => l.getClassName() === 'ZeroPadding2D').map((l) => l.name), [], name);
+    assert.ok(m.layers.filter((l) => l.getClassName() === 'PaddedDepthwiseConv2D').length >= 4, name);
+    m.dispose();
+  }
+});
+
 /** A small model using every custom layer, for serialisation round trips. */
 function customModel(seed: number): tf.LayersModel {
   const b = new NetBuilder(seed);
@@ -182,6 +217,7 @@ function customModel(seed: number): tf.LayersModel {
   x = b.maxPool(x, 'pool', 3, 1, 1);
   x = b.conv(x, 'strided', { filters: 8, kernel: 3, stride: 2 }); // dense, padding 1 in the conv
   x = b.conv(x, 'dw', { filters: 8, kernel: 3, groups: 8 });
+  x = b.conv(x, 'dw2', { filters: 8, kernel: 3, stride: 2, groups: 8 }); // padding 1 in the depthwise conv
   x = b.se(x, 'se', 2, 'relu', ['fc1', 'fc2']);
   const out = new SeededDropout({ rate: 0.3, seed: 1, name: 'drop' }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: out });
@@ -194,7 +230,7 @@ test('a model with GroupConv2D (grouped and padded), PaddedMaxPooling2D, Freezab
   let artifacts: tf.io.ModelArtifacts | undefined;
   await m.save(tf.io.withSaveHandler(async (a) => { artifacts = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
   const json = JSON.stringify(artifacts!.modelTopology);
-  for (const cls of ['GroupConv2D', 'FreezableBatchNorm', 'SeededDropout', 'PaddedMaxPooling2D']) assert.ok(json.includes(`"${cls}"`), cls);
+  for (const cls of ['GroupConv2D', 'FreezableBatchNorm', 'SeededDropout', 'PaddedMaxPooling2D', 'PaddedDepthwiseConv2D']) assert.ok(json.includes(`"${cls}"`), cls);
   const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
   const x = rand([2, 8, 8, 8], 7);
   assert.equal(maxAbsDiff(m.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor), 0);

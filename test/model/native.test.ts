@@ -159,11 +159,13 @@ for (const [shape, reps] of [[[5], [3]], [[1, 1, 1, 7], [4, 5, 6, 1]], [[2, 3], 
 }
 
 // Sum/Mean: leading axes (batch-norm statistics over N, H, W), trailing axes, negative axes,
-// keepDims, and patterns the addon leaves to wasm (middle axes). Big enough to split over threads.
+// keepDims, middle axes (global pooling over H, W; channels over more than one 64-wide block), and
+// patterns the addon leaves to wasm (not contiguous). Big enough to split over threads.
 for (const [kernel, shape, axis, keepDims] of [
   ['Sum', [4, 9, 7, 5], [0, 1, 2], false], ['Mean', [4, 9, 7, 5], [0, 1, 2], true], ['Sum', [300, 17], 0, false],
   ['Mean', [6, 5, 11], [-1], false], ['Sum', [6, 5, 11], [1, 2], true], ['Mean', [3, 4, 5], [0, 1, 2], false],
-  ['Sum', [3, 4, 5, 6], [1, 2], false], ['Mean', [2, 3, 4], [2, 0], false],
+  ['Sum', [3, 4, 5, 6], [1, 2], false], ['Mean', [2, 3, 4], [2, 0], false], ['Mean', [5, 7, 3, 130], [1, 2], false],
+  ['Sum', [1, 6, 6, 70], [1, 2], true], ['Mean', [2, 3, 4, 5, 6], [1, 2, 3], true], ['Sum', [2, 5, 3, 4], [1, 3], false],
 ] as [string, number[], number | number[], boolean][]) {
   test(`native ${kernel} of [${shape}] over ${JSON.stringify(axis)} keepDims ${keepDims} matches cpu`, { skip }, async () => {
     const inputs: Inputs = { x: [randomData(new Rng(shape.length * 7 + shape[0]), shape), shape] };
@@ -198,7 +200,8 @@ for (const [label, shape, stats, withOffset, withScale] of [
   });
 }
 
-// Element-wise binary ops: full, scalar and per-channel ([C], [1,..,1,C]) operands on either side,
+// Element-wise binary ops: full, scalar, per-channel ([C], [1,..,1,C]) and per batch and channel
+// ([N,1,1,C]: squeeze-excitation) operands on either side,
 // and broadcasts the addon leaves to wasm (per row, middle axes, int32). The size threshold is
 // lowered to 0 so that these small shapes reach the addon; one case keeps it to check the fallback.
 const binaryCases: [string, number[], number[], boolean?][] = [
@@ -206,7 +209,10 @@ const binaryCases: [string, number[], number[], boolean?][] = [
   ['RealDiv', [3, 5, 6, 8], []], ['RealDiv', [1], [9, 11]], ['Add', [2, 9, 9, 16], [1, 1, 1, 16]], ['Add', [16], [16]],
   ['Sub', [3, 4, 5], [5]], ['Sub', [], [6, 7]], ['SquaredDifference', [2, 7, 7, 6], [1, 1, 1, 6]],
   ['Sub', [1, 1, 1, 6], [6]], ['Multiply', [7, 1], [7, 9]], ['Add', [2, 3, 4], [3, 1]], ['Multiply', [5, 6], [3, 5, 6]],
-  ['Multiply', [300, 64], [64], true],
+  ['Multiply', [300, 64], [64], true], ['Multiply', [3, 5, 6, 8], [3, 1, 1, 8]], ['Multiply', [3, 1, 1, 8], [3, 5, 6, 8]],
+  ['RealDiv', [4, 1, 1, 7], [4, 3, 2, 7]], ['Add', [2, 4, 4, 1], [2, 1, 1, 1]], ['Multiply', [3, 5, 6, 8], [1, 5, 1, 8]],
+  ['Sub', [2, 3, 5], [2, 1, 5]], ['Minimum', [3, 5, 6, 8], []], ['Maximum', [8], [3, 5, 6, 8]],
+  ['Minimum', [2, 4, 4, 6], [2, 1, 1, 6]],
 ];
 for (const [kernel, aShape, bShape, keepThreshold] of binaryCases) {
   test(`native ${kernel} [${aShape}] with [${bShape}]${keepThreshold ? ' (below the size threshold)' : ''} matches cpu`, { skip }, async () => {

@@ -3,7 +3,9 @@
 // SE-ResNeXt-50 written out in reference.py), a randomly initialised model (randomised BatchNorm
 // statistics too) is saved by python3-torch, imported, and its feature map on the same input must
 // match PyTorch's in eval mode (relative error max|a-b| / max|b| < 1e-4). resnet18 also imports its
-// classifier and compares logits. Skipped, with the reason, where python3-torch is absent.
+// classifier and compares logits. The SE backbones (grouped convolutions, squeeze-excitation,
+// depthwise convolutions) are compared again on the native backend where its addon is built.
+// Skipped, with the reason, where python3-torch is absent.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { tf } from '../../src/model/tf.ts';
 import { ensureBackend } from '../../src/model/backend.ts';
 import { importCheckpoint } from '../../src/weights/import.ts';
+import { loadAddon, unavailableReason } from '../../src/model/kernels/native.ts';
 
 const PYTHON = '/usr/bin/python3';
 const SIZE = 64;
@@ -41,9 +44,16 @@ function readF32(path: string): Float32Array {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
-for (const spec of SPECS) {
+const nativeSkip = skip || (loadAddon() ? false : `native addon not available: ${unavailableReason}`);
+const runs: { spec: string; backend: 'wasm' | 'native' }[] = [...SPECS.map((spec) => ({ spec, backend: 'wasm' as const })),
+  { spec: 'efficientnet_b0', backend: 'native' }, { spec: 'se_resnext50_32x4d', backend: 'native' }];
+
+for (const { spec, backend } of runs) {
   const [name, head] = spec.split(':');
-  test(`${spec}: imported from a PyTorch state dict, ${head ? 'logits' : 'feature map'} equal PyTorch's (rel. error < 1e-4)`, { skip }, async (t) => {
+  const on = backend === 'wasm' ? '' : ` on ${backend}`;
+  test(`${spec}${on}: imported from a PyTorch state dict, ${head ? 'logits' : 'feature map'} equal PyTorch's (rel. error < 1e-4)`,
+    { skip: backend === 'native' ? nativeSkip : skip }, async (t) => {
+    await ensureBackend(backend);
     const base = join(dir, spec.replace(':', '-'));
     const { model, report } = await importCheckpoint(`${base}.pth`, { backbone: name, inputSize: SIZE, includeHead: head === 'head' });
     try {

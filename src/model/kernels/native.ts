@@ -2,12 +2,14 @@
 // built at install by scripts/build-native.js) registered for tfjs' 'wasm' backend, so every
 // other op keeps running on wasm on the same tensors. The addon works in place on the wasm heap:
 // we hand it the heap's ArrayBuffer and byte offsets of inputs and (already allocated) outputs.
-// Kernels: convolutions (plain and depthwise, forward with fused bias + activation, both gradients),
+// Kernels: convolutions (plain, depthwise and exp's grouped op, kernels/group_conv.ts, as oneDNN's
+// grouped convolutions; forward with fused bias + activation, both gradients),
 // BatchMatMul/_FusedMatMul, MaxPool and its gradient, Tile (batch-norm gradients tile statistics
 // to full activations), Sum/Mean over leading or trailing axes and FusedBatchNorm (per channel)
 // for the batch-norm statistics and gradients, and the element-wise Add/Sub/Multiply/RealDiv/
 // SquaredDifference of their gradients (full, scalar or per-channel operands, from 64Ki elements),
-// and exp's own fused batch-norm training forward and gradient (kernels/batch_norm_train.ts).
+// and exp's own fused batch-norm training forward and gradient (kernels/batch_norm_train.ts) and
+// Adam/AdamW step (kernels/adam.ts) and swish (kernels/swish.ts).
 // Every one beat wasm's in bench/train.ts. Cases the
 // addon does not cover (NCHW, PReLU, odd bias shapes, other reduction axes, non-float32) go to the
 // kernel registered before ours.
@@ -19,6 +21,9 @@ import { fileURLToPath } from 'node:url';
 import { tf } from '../tf.ts';
 import type { BackendWasm, TensorInfo } from './wasm_util.ts';
 import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch_norm_names.ts';
+import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group_conv.ts';
+import { ADAM_UPDATE, adamScalars, type AdamAttrs } from './adam.ts';
+import { RELU6, RELU6_GRAD, SWISH, SWISH_GRAD } from './swish.ts';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Float64Array): void;
@@ -28,6 +33,9 @@ interface Addon {
   reduce(heap: ArrayBuffer, params: Float64Array): void;
   batchNorm(heap: ArrayBuffer, params: Float64Array): void;
   binary(heap: ArrayBuffer, params: Float64Array): void;
+  adam(heap: ArrayBuffer, params: Float64Array): void;
+  reduceMiddle(heap: ArrayBuffer, params: Float64Array): void;
+  swish(heap: ArrayBuffer, params: Float64Array): void;
   batchNormTrain(heap: ArrayBuffer, params: Float64Array): void;
   batchNormGrad(heap: ArrayBuffer, params: Float64Array): void;
   onednnVersion: string;
@@ -86,6 +94,8 @@ function heap(backend: BackendWasm): ArrayBuffer {
 interface ConvCall {
   kind: number; xShape: number[]; filterShape: number[]; depthwise: boolean; attrs: Attrs;
   x: TensorInfo; w: TensorInfo; y: TensorInfo; bias?: TensorInfo; act?: number; alpha?: number;
+  /** exp's grouped convolution: filter [kh, kw, cin / groups, cout] (not depthwise). */
+  groups?: number;
 }
 
 function runConv(backend: BackendWasm, c: ConvCall): void {
@@ -94,7 +104,7 @@ function runConv(backend: BackendWasm, c: ConvCall): void {
     c.filterShape as [number, number, number, number], a.strides as number,
     (a.dilations ?? 1) as number, a.pad as 'same', a.dimRoundingMode as 'floor' | undefined, c.depthwise);
   const { padInfo: p } = info;
-  const groups = c.depthwise ? info.inChannels : 1;
+  const groups = c.depthwise ? info.inChannels : c.groups ?? 1;
   const extH = (info.filterHeight - 1) * info.dilationHeight + 1;
   const extW = (info.filterWidth - 1) * info.dilationWidth + 1;
   const pb = padAfter(info.inHeight, info.outHeight, p.top, p.bottom, extH, info.strideHeight);
@@ -161,6 +171,57 @@ function convBackpropFilter(depthwise: boolean, name: string) {
       x: x!, w: dw, y: dy! });
     return dw;
   };
+}
+
+/** exp's grouped convolution (kernels/group_conv.ts): the three kernels on oneDNN's grouped
+ * weights, whose [g, oc/g, ic/g, kh, kw] descriptor with strides reads tfjs' [kh, kw, ic/g, oc]
+ * filter in place. There is no wasm kernel to fall back to: the layer only calls these with
+ * float32 NHWC tensors, and anything else is an error. */
+function groupConvCheck(name: string, xShape: number[], filterShape: number[], attrs: Attrs, ...ts: (TensorInfo | undefined)[]): number {
+  const groups = attrs.groups as number;
+  const [, , , cin] = xShape;
+  const [, , cg, cout] = filterShape;
+  if (!ts.every((t) => t && t.dtype === 'float32' && t.shape.length === 4) || xShape.length !== 4
+    || filterShape.length !== 4 || !Number.isInteger(groups) || groups < 1 || cg * groups !== cin || cout % groups !== 0) {
+    throw new Error(`native ${name}: needs float32 NHWC x [n,h,w,cin] and filter [kh,kw,cin/groups,cout] with cout divisible by groups; got x [${xShape}], filter [${filterShape}], groups ${groups}`);
+  }
+  return groups;
+}
+
+function groupConvAttrs(attrs: Attrs): Attrs {
+  return { strides: attrs.strides ?? 1, dilations: attrs.dilations ?? 1, pad: attrs.pad };
+}
+
+function groupConvForward(args: Args): TensorInfo {
+  const { inputs: { x, filter }, attrs, backend } = args;
+  const groups = groupConvCheck(GROUP_CONV, x?.shape ?? [], filter?.shape ?? [], attrs, x, filter);
+  const a = groupConvAttrs(attrs);
+  const info = tf.backend_util.computeConv2DInfo(x!.shape as [number, number, number, number],
+    filter!.shape as [number, number, number, number], a.strides as number, a.dilations as number, a.pad as 'same');
+  const y = backend.makeOutput(info.outShape, 'float32');
+  runConv(backend, { kind: CONV.fwd, xShape: x!.shape, filterShape: filter!.shape, depthwise: false, attrs: a,
+    x: x!, w: filter!, y, groups });
+  return y;
+}
+
+function groupConvBackpropInput(args: Args): TensorInfo {
+  const { inputs: { dy, filter }, attrs, backend } = args;
+  const xShape = attrs.inputShape as number[];
+  const groups = groupConvCheck(GROUP_CONV_BACKPROP_INPUT, xShape, filter?.shape ?? [], attrs, dy, filter);
+  const dx = backend.makeOutput(xShape, 'float32');
+  runConv(backend, { kind: CONV.bwdData, xShape, filterShape: filter!.shape, depthwise: false,
+    attrs: groupConvAttrs(attrs), x: dx, w: filter!, y: dy!, groups });
+  return dx;
+}
+
+function groupConvBackpropFilter(args: Args): TensorInfo {
+  const { inputs: { x, dy }, attrs, backend } = args;
+  const filterShape = attrs.filterShape as number[];
+  const groups = groupConvCheck(GROUP_CONV_BACKPROP_FILTER, x?.shape ?? [], filterShape, attrs, x, dy);
+  const dw = backend.makeOutput(filterShape, 'float32');
+  runConv(backend, { kind: CONV.bwdWeights, xShape: x!.shape, filterShape, depthwise: false,
+    attrs: groupConvAttrs(attrs), x: x!, w: dw, y: dy!, groups });
+  return dw;
 }
 
 /** BatchMatMul and _FusedMatMul (bias of shape [n] and activations other than PReLU). */
@@ -232,7 +293,8 @@ function tile(args: Args): TensorInfo {
 }
 
 /** Sum and Mean (float32) over leading axes (batch-norm statistics and their gradients reduce
- * NHWC tensors over N, H, W) or trailing axes, on 2 threads; other axis patterns fall back. */
+ * NHWC tensors over N, H, W), trailing axes, or contiguous middle axes (global average pooling and
+ * squeeze-excitation's gradients reduce over H, W), on 2 threads; other axis patterns fall back. */
 function reduce(mean: boolean, name: string) {
   return (args: Args): TensorInfo => {
     const { inputs: { x }, attrs, backend } = args;
@@ -241,11 +303,19 @@ function reduce(mean: boolean, name: string) {
     const axes = [...new Set(tf.util.parseAxisParam(attrs.axis as number | number[], shape))].sort((a, b) => a - b);
     const r = shape.length, k = axes.length;
     const leading = axes.every((a, i) => a === i), trailing = axes.every((a, i) => a === r - k + i);
-    if (k === 0 || (!leading && !trailing)) return fallback(name, args);
-    const split = leading ? k : r - k; // x seen as [outer = shape[0..split), inner = shape[split..r)]
-    const outer = tf.util.sizeFromShape(shape.slice(0, split)), inner = tf.util.sizeFromShape(shape.slice(split));
+    const contiguous = axes.every((a, i) => a === axes[0] + i);
+    if (k === 0 || (!leading && !trailing && !contiguous)) return fallback(name, args);
     const [outShape] = tf.backend_util.computeOutAndReduceShapes(shape, axes);
     const out = backend.makeOutput(attrs.keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, axes) : outShape, 'float32');
+    if (!leading && !trailing) {
+      const outer = tf.util.sizeFromShape(shape.slice(0, axes[0])), mid = tf.util.sizeFromShape(shape.slice(axes[0], axes[0] + k));
+      const inner = tf.util.sizeFromShape(shape.slice(axes[0] + k));
+      addon!.reduceMiddle(heap(backend), new Float64Array([mean ? 1 : 0, outer, mid, inner,
+        byteOffset(backend, x!), byteOffset(backend, out)]));
+      return out;
+    }
+    const split = leading ? k : r - k; // x seen as [outer = shape[0..split), inner = shape[split..r)]
+    const outer = tf.util.sizeFromShape(shape.slice(0, split)), inner = tf.util.sizeFromShape(shape.slice(split));
     addon!.reduce(heap(backend), new Float64Array([mean ? 1 : 0, leading ? 1 : 0, outer, inner,
       byteOffset(backend, x!), byteOffset(backend, out)]));
     return out;
@@ -314,27 +384,65 @@ export function setBinaryMinElements(n: number): number {
   return old;
 }
 
-/** Add, Sub, Multiply, RealDiv, SquaredDifference (float32) when each operand has the output's
- * shape, is a scalar or is per channel of the last axis ([C] or [1,..,1,C]): the batch-norm and
- * ReLU gradients' element-wise chains. Other broadcasts, other dtypes and small outputs fall back. */
+/** Add, Sub, Multiply, RealDiv, SquaredDifference, Minimum, Maximum (float32; Minimum is tfjs
+ * layers' relu6, min(relu(x), 6), which wasm runs slowly with a scalar) when each operand has the output's
+ * shape, is a scalar, is per channel of the last axis ([C] or [1,..,1,C]) or per batch and channel
+ * ([N,1,..,1,C] of an [N,..,C] output: squeeze-excitation's scale and its gradient): the batch-norm,
+ * ReLU and SE element-wise chains. Other broadcasts, other dtypes and small outputs fall back. */
 function binary(op: number, name: string) {
   return (args: Args): TensorInfo => {
     const { inputs: { a, b }, backend } = args;
     if (!supported({}, a, b)) return fallback(name, args);
     const outShape = tf.broadcast_util.assertAndGetBroadcastShape(a!.shape, b!.shape);
     const n = tf.util.sizeFromShape(outShape), ch = outShape[outShape.length - 1] ?? 1;
+    const r = outShape.length, batch = outShape[0] ?? 1;
     // full: same element count as the output, hence (broadcasting being valid) the same layout
     const mode = (t: TensorInfo) => {
       const size = tf.util.sizeFromShape(t.shape);
       if (size === n) return 0;
       if (size === 1) return 1;
-      return size === ch && t.shape[t.shape.length - 1] === ch ? 2 : -1;
+      if (size === ch && t.shape[t.shape.length - 1] === ch) return 2;
+      return r >= 3 && t.shape.length === r && t.shape[0] === batch && t.shape[r - 1] === ch
+        && size === batch * ch ? 3 : -1;
     };
     const am = mode(a!), bm = mode(b!);
     if (n < binaryMinElements || am < 0 || bm < 0) return fallback(name, args);
     const out = backend.makeOutput(outShape, 'float32');
     addon!.binary(heap(backend), new Float64Array([op, n, ch, am, bm, byteOffset(backend, a!),
-      byteOffset(backend, b!), byteOffset(backend, out)]));
+      byteOffset(backend, b!), byteOffset(backend, out), n / Math.max(1, batch * ch)]));
+    return out;
+  };
+}
+
+/** exp's fused Adam/AdamW step for one parameter (kernels/adam.ts): [w', m', v']. */
+function adamUpdate(args: Args): TensorInfo[] {
+  const { inputs: { w, g, m, v }, attrs, backend } = args;
+  const n = w ? tf.util.sizeFromShape(w.shape) : 0;
+  if (![w, g, m, v].every((t) => t && t.dtype === 'float32' && tf.util.sizeFromShape(t.shape) === n)) {
+    throw new Error(`native ${ADAM_UPDATE}: needs float32 w, g, m, v of one size, got ${[w, g, m, v].map((t) => t && `${t.dtype} [${t.shape}]`)}`);
+  }
+  const s = adamScalars(attrs as unknown as AdamAttrs);
+  const outs = [w!, m!, v!].map((t) => backend.makeOutput(t.shape, 'float32'));
+  if (n > 0) {
+    addon!.adam(heap(backend), new Float64Array([n, s.b1, s.c1, s.b2, s.c2, s.sqrtBc2, s.eps, s.step, s.wdMode, s.wdFactor,
+      ...[w!, g!, m!, v!, ...outs].map((t) => byteOffset(backend, t))]));
+  }
+  return outs;
+}
+
+/** exp's fused swish or relu6 (kind 1) and its gradient (kernels/swish.ts). */
+function swishKernel(grad: boolean, kind = 0) {
+  return (args: Args): TensorInfo => {
+    const { inputs: { x, dy }, backend } = args;
+    if (!x || x.dtype !== 'float32' || (grad && (!dy || dy.dtype !== 'float32' || !tf.util.arraysEqual(dy.shape, x.shape)))) {
+      throw new Error(`native ${[[SWISH, SWISH_GRAD], [RELU6, RELU6_GRAD]][kind][grad ? 1 : 0]}: needs float32 x${grad ? ' and dy of its shape' : ''}`);
+    }
+    const out = backend.makeOutput(x.shape, 'float32');
+    const n = tf.util.sizeFromShape(x.shape);
+    if (n > 0) {
+      addon!.swish(heap(backend), new Float64Array([grad ? 1 : 0, n, byteOffset(backend, x),
+        grad ? byteOffset(backend, dy!) : -1, byteOffset(backend, out), kind]));
+    }
     return out;
   };
 }
@@ -361,6 +469,9 @@ export const nativeKernels: KernelConfig[] = [
   kernel('FusedDepthwiseConv2D', convForward(true, true, 'FusedDepthwiseConv2D')),
   kernel('DepthwiseConv2dNativeBackpropInput', convBackpropInput(true, 'DepthwiseConv2dNativeBackpropInput')),
   kernel('DepthwiseConv2dNativeBackpropFilter', convBackpropFilter(true, 'DepthwiseConv2dNativeBackpropFilter')),
+  kernel(GROUP_CONV, groupConvForward),
+  kernel(GROUP_CONV_BACKPROP_INPUT, groupConvBackpropInput),
+  kernel(GROUP_CONV_BACKPROP_FILTER, groupConvBackpropFilter),
   kernel('BatchMatMul', batchMatMul(false, 'BatchMatMul')),
   kernel('_FusedMatMul', batchMatMul(true, '_FusedMatMul')),
   kernel('MaxPool', maxPool(false, 'MaxPool')),
@@ -374,8 +485,15 @@ export const nativeKernels: KernelConfig[] = [
   kernel('Multiply', binary(2, 'Multiply')),
   kernel('RealDiv', binary(3, 'RealDiv')),
   kernel('SquaredDifference', binary(4, 'SquaredDifference')),
+  kernel('Minimum', binary(5, 'Minimum')),
+  kernel('Maximum', binary(6, 'Maximum')),
   kernel(BATCH_NORM_TRAIN, batchNormTrain),
   kernel(BATCH_NORM_GRAD, batchNormGrad),
+  kernel(ADAM_UPDATE, adamUpdate),
+  kernel(SWISH, swishKernel(false)),
+  kernel(SWISH_GRAD, swishKernel(true)),
+  kernel(RELU6, swishKernel(false, 1)),
+  kernel(RELU6_GRAD, swishKernel(true, 1)),
 ];
 
 /**

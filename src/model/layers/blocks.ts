@@ -6,6 +6,8 @@
 import { tf } from '../tf.ts';
 import { mixKeys } from '../../util/rng.ts';
 import { GroupConv2D } from './group_conv.ts';
+import { PaddedDepthwiseConv2D } from './depthwise.ts';
+import { Relu6, Swish } from './swish.ts';
 import { PaddedMaxPooling2D, type PoolPadding } from './max_pool.ts';
 import { batchNorm } from './batch_norm.ts';
 import { fnv1a32 } from '../../util/hash.ts';
@@ -46,9 +48,9 @@ export class NetBuilder {
    * Convolution named `name`; groups = 1 dense, = input channels depthwise, otherwise grouped.
    * Padding that tfjs' 'same' gives exactly (stride 1, pad (k-1)/2) stays 'same'; other padding
    * goes to the convolution itself as a number (GroupConv2D, which with groups = 1 is a plain
-   * convolution with the same `kernel` weight as tfjs' Conv2D), except for depthwise convolutions:
-   * those keep a zero-padding layer in front, so their weight stays tfjs' DepthwiseConv2D
-   * `depthwise_kernel` that the weights importer and saved weight directories name.
+   * convolution with the same `kernel` weight as tfjs' Conv2D), or, for depthwise convolutions, to
+   * PaddedDepthwiseConv2D, whose weight keeps tfjs' DepthwiseConv2D `depthwise_kernel` that the
+   * weights importer and saved weight directories name. No zero-padding layers.
    */
   conv(x: ST, name: string, o: ConvOpts): ST {
     const cin = x.shape[3] as number;
@@ -64,7 +66,13 @@ export class NetBuilder {
         seed: layerSeed(this.seed, name), name,
       }), x);
     }
-    if (pad > 0 && !same) x = sym(tf.layers.zeroPadding2d({ padding: pad, name: `${name}.pad` }), x);
+    if (pad > 0 && !same) {
+      // the depthwise initialiser below, on the same shape: the same initial values
+      return sym(new PaddedDepthwiseConv2D({
+        kernelSize: k, strides: stride, padding: pad, useBias: o.bias ?? false, initScale: 2 * cin,
+        seed: layerSeed(this.seed, name), name,
+      }), x);
+    }
     const padding: 'same' | 'valid' = same ? 'same' : 'valid';
     const common = { kernelSize: k, strides: stride, padding, useBias: o.bias ?? false, name };
     if (groups === 1) {
@@ -87,7 +95,10 @@ export class NetBuilder {
     return sym(batchNorm(name, epsilon), x);
   }
 
+  /** An activation layer; swish and relu6 are exp's (one fused kernel each way on native, layers/swish.ts). */
   act(x: ST, name: string, kind: Activation): ST {
+    if (kind === 'swish') return sym(new Swish({ name }), x);
+    if (kind === 'relu6') return sym(new Relu6({ name }), x);
     return sym(tf.layers.activation({ activation: kind, name }), x);
   }
 

@@ -8,7 +8,9 @@
 // a `groups` times larger kernel and kernel gradient. Measured forward at se_resnext50 layer2
 // shape (28x28x256, 32 groups, on a loaded 2-core machine): cpu batch 1 365 ms vs 5847 ms dense;
 // wasm batch 4 627 ms vs 524 ms (XNNPACK is poor at 8-channel convs, so it is close there).
-// Gradients come from tfjs' own split/conv2d/concat gradients.
+// Gradients come from tfjs' own split/conv2d/concat gradients. Backends that register exp's
+// grouped-convolution kernels (native: oneDNN's grouped convolutions; webgpu: WGSL) run it as one
+// op with its own gradient instead (kernels/group_conv.ts): no split, concat or per-group tape.
 //
 // Padding: tfjs' 'same'/'valid', or a number: PyTorch's symmetric zero padding of that many pixels
 // on every side, which the convolution kernels apply themselves (tfjs' 'same' pads asymmetrically
@@ -16,6 +18,7 @@
 // needs such padding (resnet's 7x7/2 stem and its 3x3/2 convs): a separate zero-padding layer
 // would cost a PadV2 forward and a Slice backward over whole activations.
 import { tf } from '../tf.ts';
+import { groupConvOp } from '../kernels/group_conv.ts';
 
 /** tfjs' 'valid' / 'same', or PyTorch's symmetric padding in pixels. */
 export type Padding = 'valid' | 'same' | number;
@@ -120,6 +123,8 @@ export function groupConv2d(
   x: tf.Tensor4D, kernel: tf.Tensor4D, groups: number, strides: number, padding: Padding,
 ): tf.Tensor4D {
   if (groups === 1) return tf.conv2d(x, kernel, strides, padding) as tf.Tensor4D;
+  const fused = groupConvOp(x, kernel, { groups, strides, pad: padding, dilations: 1 });
+  if (fused) return fused;
   return tf.tidy(() => {
     const xs = tf.split(x, groups, 3);
     const ks = tf.split(kernel, groups, 3);

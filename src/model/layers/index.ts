@@ -2,7 +2,10 @@
 // so a saved model that uses them loads back (tf.loadLayersModel needs the classes registered).
 export { GroupConv2D, groupConv2d, convOutputLength } from './group_conv.ts';
 export type { GroupConv2DArgs, Padding } from './group_conv.ts';
+export { PaddedDepthwiseConv2D } from './depthwise.ts';
+export type { PaddedDepthwiseConv2DArgs } from './depthwise.ts';
 export { PaddedMaxPooling2D } from './max_pool.ts';
+export { Relu6, Swish } from './swish.ts';
 export type { PaddedMaxPooling2DArgs, PoolPadding } from './max_pool.ts';
 export { FreezableBatchNorm, batchNorm } from './batch_norm.ts';
 export { NetBuilder, layerSeed } from './blocks.ts';

@@ -12,6 +12,7 @@
 // A run that had already ended (exp predict adds to a completed run) keeps its status; only its
 // stage records say what happened (see RunRecord.complete).
 import { InterruptedError } from '../errors.ts';
+import { wasmHeapError } from '../model/heap.ts';
 import type { Plan } from '../plan/types.ts';
 import { runStages } from '../plan/listr.ts';
 import { installSignalHandlers } from '../runs/record.ts';
@@ -57,7 +58,7 @@ export async function runPipeline<C extends StageContext>(plan: Plan<Stage>, fie
   } catch (e) {
     // Once interrupted, whatever a stage threw on its way out (a wrapped error, a closed file) is
     // the interruption.
-    const err = controller.signal.aborted ? InterruptedError.of(controller.signal) : e;
+    const err = controller.signal.aborted ? InterruptedError.of(controller.signal) : wasmHeapError(e) ?? e;
     try {
       ctx.badImages?.flush(record); // what was left out before it ended
     } catch {

@@ -2,13 +2,13 @@
 // built at install by scripts/build-native.js) registered for tfjs' 'wasm' backend, so every
 // other op keeps running on wasm on the same tensors. The addon works in place on the wasm heap:
 // we hand it the heap's ArrayBuffer and byte offsets of inputs and (already allocated) outputs.
-// Kernels: convolutions (plain, depthwise and exp's grouped op, kernels/group_conv.ts, as oneDNN's
+// Kernels: convolutions (plain, depthwise and exp's grouped op, kernels/group-conv.ts, as oneDNN's
 // grouped convolutions; forward with fused bias + activation, both gradients),
 // BatchMatMul/_FusedMatMul, MaxPool and its gradient, Tile (batch-norm gradients tile statistics
 // to full activations), Sum/Mean over leading or trailing axes and FusedBatchNorm (per channel)
 // for the batch-norm statistics and gradients, and the element-wise Add/Sub/Multiply/RealDiv/
 // SquaredDifference of their gradients (full, scalar or per-channel operands, from 64Ki elements),
-// and exp's own fused batch-norm training forward and gradient (kernels/batch_norm_train.ts) and
+// and exp's own fused batch-norm training forward and gradient (kernels/batch-norm-train.ts) and
 // Adam/AdamW step (kernels/adam.ts) and swish (kernels/swish.ts).
 // Every one beat wasm's in bench/train.ts. Cases the
 // addon does not cover (NCHW, PReLU, odd bias shapes, other reduction axes, non-float32) go to the
@@ -19,9 +19,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf } from '../tf.ts';
-import type { BackendWasm, TensorInfo } from './wasm_util.ts';
-import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch_norm_names.ts';
-import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group_conv.ts';
+import type { BackendWasm, TensorInfo } from './wasm-util.ts';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch-norm-names.ts';
+import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group-conv.ts';
 import { ADAM_UPDATE, adamScalars, type AdamAttrs } from './adam.ts';
 import { RELU6, RELU6_GRAD, SWISH, SWISH_GRAD } from './swish.ts';
 
@@ -173,7 +173,7 @@ function convBackpropFilter(depthwise: boolean, name: string) {
   };
 }
 
-/** exp's grouped convolution (kernels/group_conv.ts): the three kernels on oneDNN's grouped
+/** exp's grouped convolution (kernels/group-conv.ts): the three kernels on oneDNN's grouped
  * weights, whose [g, oc/g, ic/g, kh, kw] descriptor with strides reads tfjs' [kh, kw, ic/g, oc]
  * filter in place. There is no wasm kernel to fall back to: the layer only calls these with
  * float32 NHWC tensors, and anything else is an error. */
@@ -338,8 +338,8 @@ function batchNorm(args: Args): TensorInfo {
   return out;
 }
 
-// exp's own kernels for a batch-norm layer in training (batch statistics, batch_norm_names.ts),
-// over the JS ones that plain wasm has (batch_norm_wasm.ts).
+// exp's own kernels for a batch-norm layer in training (batch statistics, batch-norm-names.ts),
+// over the JS ones that plain wasm has (batch-norm-wasm.ts).
 function channels(x: TensorInfo | undefined, ...perChannel: (TensorInfo | undefined)[]): number {
   const ch = x && x.shape.length >= 1 ? x.shape[x.shape.length - 1] : 0;
   if (!supported({}, x, ...perChannel) || ch === 0

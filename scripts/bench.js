@@ -11,7 +11,7 @@ const ALL = {
   kernels: ['bench/kernels.ts'],
   train: ['bench/train.ts'],
   backbones: ['bench/backbones.ts'],
-  replicas: ['bench/train_replicas.ts'],
+  replicas: ['bench/train-replicas.ts'],
   npy: ['bench/npy.ts'],
   ensemble: ['bench/ensemble.ts'],
   compare: ['bench/compare.ts', '--runs', '200', '--reps', '3'],

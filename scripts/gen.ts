@@ -6,15 +6,19 @@
 //   src/config/types.gen.ts         `ExperimentConfig`, the fully defaulted config (json-schema-to-typescript)
 //   src/registry-names.gen.ts       every registry's names, for code that must not load the registries
 //   docs/experiment.md              the reference page: every key with type, default, allowed values, description
-// and, from schemas/run/*.schema.json, src/runs/validators.gen.ts (scripts/gen-validators.ts).
+// and, from schemas/run/*.schema.json, src/runs/validators.gen.ts (scripts/gen-validators.ts),
+// and, from native/params.json, the addon's parameter layouts native/params.gen.h and
+// src/model/kernels/params.gen.ts (scripts/gen-params.ts).
 // `npm run gen` writes them; `npm run gen -- --check` exits 1 when any is stale. The tests
-// test/config/schema.test.ts and test/runs/validators.test.ts regenerate them in memory and compare.
+// test/config/schema.test.ts, test/runs/validators.test.ts and test/model/native-params.test.ts
+// regenerate them in memory and compare.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compile } from 'json-schema-to-typescript';
 import type { Registry } from '../src/registry.ts';
 import { resolvedSchema, ANNOTATIONS } from '../src/config/schema.ts';
 import { renderRunValidators, RUN_VALIDATORS_FILE } from './gen-validators.ts';
+import { renderParams } from './gen-params.ts';
 
 type Node = Record<string, any>;
 
@@ -313,7 +317,7 @@ export async function renderAll(): Promise<Array<[string, string]>> {
 
 async function main(): Promise<void> {
   const check = process.argv.includes('--check');
-  const outputs: Array<[string, string]> = [...await renderAll(), [RUN_VALIDATORS_FILE, renderRunValidators()]];
+  const outputs: Array<[string, string]> = [...await renderAll(), [RUN_VALIDATORS_FILE, renderRunValidators()], ...renderParams()];
   let stale = false;
   for (const [file, text] of outputs) {
     let old = '';

@@ -2,7 +2,7 @@
 // this test reads the table and every import in src/ (static, dynamic and re-exports), so the
 // document and the code cannot drift apart. It also holds the single-importer rules: only
 // src/model/ touches tfjs (and only model/tf.ts imports its values), only src/plan/listr.ts
-// imports listr2, only src/runs/git.ts imports simple-git.
+// imports listr2, only src/runs/git.ts imports simple-git. And one file-name case: kebab-case.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -86,6 +86,22 @@ test('tfjs only inside src/model/ (values only through model/tf.ts), listr2 only
     }
   }
   assert.deepEqual(wrong, []);
+});
+
+/** kebab-case words, dot-separated parts (`mobilenet-v2.weights.ts`, `types.gen.ts`). */
+const KEBAB_FILE = /^[a-z0-9]+(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*)*$/;
+
+test('every TypeScript and JavaScript file in src/, test/, bench/, scripts/ and bin/ has a kebab-case name', () => {
+  const all = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'node_modules' || e.name.startsWith('.') ? [] : all(p);
+    return /\.(ts|mts|cts|js|mjs|cjs)$/.test(e.name) ? [p] : [];
+  });
+  const files = ['src', 'test', 'bench', 'scripts', 'bin'].flatMap((d) => all(join(ROOT, d)));
+  assert.ok(files.length > 100);
+  const wrong = files.filter((f) => !KEBAB_FILE.test(f.slice(f.lastIndexOf('/') + 1))).map((f) => relative(ROOT, f));
+  assert.deepEqual(wrong, [], 'rename with git mv to kebab-case (Python files keep snake_case) and fix the imports');
+  assert.ok(!KEBAB_FILE.test('mobilenet_v2.ts') && !KEBAB_FILE.test('trainProfile.ts') && KEBAB_FILE.test('mobilenet-v2.weights.ts'));
 });
 
 test('the import scanner sees static, type-only, re-exported and dynamic imports, not commented ones', () => {

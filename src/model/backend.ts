@@ -121,6 +121,8 @@ async function loadWasm(): Promise<Loaded> {
 
 interface NativeModule {
   registerNativeKernels?: () => boolean;
+  /** Why the addon did not load (missing, broken, or built from other sources). */
+  unavailableReason?: string;
   unregisterNativeKernels?: () => void;
   deterministic?: boolean;
 }
@@ -145,7 +147,11 @@ async function loadNative(): Promise<Loaded> {
     throw new NotAvailable(`the addon did not load: ${firstLine(e)}`, fix);
   }
   if (typeof mod.registerNativeKernels !== 'function' || !mod.registerNativeKernels()) {
-    throw new NotAvailable('the addon loaded but registered no kernels', fix);
+    const why = mod.unavailableReason; // missing, broken, or built from other sources
+    if (why?.includes('built from other sources')) {
+      throw new NotAvailable(why.replace(/; run npm rebuild$/, ''), 'rebuild the addon from these sources: npm rebuild');
+    }
+    throw new NotAvailable(why ?? 'the addon loaded but registered no kernels', fix);
   }
   return { name: 'native', tfName: 'wasm', version: `exp_native (on ${wasm.version})`,
     deterministic: mod.deterministic === true, detail: 'oneDNN kernels (Node-API addon) on top of wasm' };

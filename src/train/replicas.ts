@@ -1,7 +1,7 @@
 // Where the training loop gets its gradients: a GradientEngine. The local engine computes them on
 // the model in this thread. The replica engine (train.replicas > 1) is data parallelism for the
 // single-threaded wasm backend: the main thread is replica 0, and R-1 worker threads
-// (replicas_worker.ts) each hold a copy of the model. Every step splits the batch into R contiguous
+// (replicas-worker.ts) each hold a copy of the model. Every step splits the batch into R contiguous
 // shards (sizes differing by at most 1, larger first), every replica computes the gradient of its
 // shard's mean loss, and the main thread combines them as the n-weighted mean in replica order
 // (0, 1, ...). Each replica is deterministic and the combination order is fixed, so a run is
@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { tf } from '../model/tf.ts';
 import { buildLevelLosses, hierarchicalLoss, type LevelInfo, type LossSpec } from '../model/losses.ts';
 import { setDropoutStep } from '../model/layers/dropout.ts';
-import { f32, type BackendWasm } from '../model/kernels/wasm_util.ts';
+import { f32, type BackendWasm } from '../model/kernels/wasm-util.ts';
 import { RunError, UserError } from '../errors.ts';
 import type { Batch } from './batch.ts';
 
@@ -197,7 +197,7 @@ export type FromWorker =
   | { type: 'grads'; vals: Float32Array }
   | { type: 'error'; message: string; stack?: string; user?: boolean };
 
-const BOOTSTRAP = new URL('./replicas_worker.mjs', import.meta.url);
+const BOOTSTRAP = new URL('./replicas-worker.mjs', import.meta.url);
 
 /** Worker threads started and not yet exited (tests check that every exit path ends them). */
 const live = new Set<Worker>();

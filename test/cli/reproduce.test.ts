@@ -97,7 +97,7 @@ test('a native run reproduces on native with the built addon (copied, or rebuilt
   else assert.match(wasm.stdout, /^reproduced: \d+ metric values agree, within tolerance 1e-6 absolute \(bitwise equality was not expected: the run trained on native/);
 
   // The recorded commit's addon source is not this installation's: the addon is rebuilt from it.
-  appendFileSync(join(repo, 'native', 'exp_native.cc'), '// a comment: other sources, the same kernels\n');
+  appendFileSync(join(repo, 'native', 'addon.cc'), '// a comment: other sources, the same kernels\n');
   git(repo, 'commit', '-q', '-am', 'native: a comment');
   const runs2 = join(repo, '..', 'runs-native-2');
   const b = await exp(['run', 'experiments/quickstart.yaml', ...SMOKE, '--set', 'data.test=null', '--runs-dir', runs2, '--backend', 'native', '--quiet'], { cwd: repo });

@@ -1,4 +1,4 @@
-// exp's grouped-convolution op (kernels/group_conv.ts) on the native backend (oneDNN's grouped
+// exp's grouped-convolution op (kernels/group-conv.ts) on the native backend (oneDNN's grouped
 // convolutions) against the cpu backend's split/conv2d/concat composite: the three kernels run
 // directly, and the layer function's value and both gradients through tf.grads, over a table of
 // groups, strides, paddings, dilations and odd sizes. Dilated cases, which tfjs cannot
@@ -11,8 +11,8 @@ import { ensureBackend } from '../../src/model/backend.ts';
 import { loadAddon, registerNativeKernels, unavailableReason } from '../../src/model/kernels/native.ts';
 import {
   GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT, groupConvAvailable, groupConvOp,
-} from '../../src/model/kernels/group_conv.ts';
-import { groupConv2d, type Padding } from '../../src/model/layers/group_conv.ts';
+} from '../../src/model/kernels/group-conv.ts';
+import { groupConv2d, type Padding } from '../../src/model/layers/group-conv.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { relError } from './kernel-helpers.ts';
 

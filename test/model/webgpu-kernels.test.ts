@@ -6,10 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/model/tf.ts';
 import { ensureBackend } from '../../src/model/backend.ts';
-import { groupConv2d } from '../../src/model/layers/group_conv.ts';
+import { groupConv2d } from '../../src/model/layers/group-conv.ts';
 import { FreezableBatchNorm, PaddedMaxPooling2D, SeededDropout } from '../../src/model/layers/index.ts';
 import { buildLevelLosses, losses } from '../../src/model/losses.ts';
-import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from '../../src/model/webgpu/group_conv.ts';
+import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from '../../src/model/webgpu/group-conv.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { read, relMax, tryWebgpu, WEBGPU } from './webgpu-helpers.ts';
 

@@ -10,12 +10,12 @@ import { tiny } from './tiny.ts';
 import { tinyWeights } from './tiny.weights.ts';
 import { resnet18, resnet34, resnet50 } from './resnet.ts';
 import { resnetWeights } from './resnet.weights.ts';
-import { seResnext50 } from './se_resnext.ts';
-import { seResnextWeights } from './se_resnext.weights.ts';
+import { seResnext50 } from './se-resnext.ts';
+import { seResnextWeights } from './se-resnext.weights.ts';
 import { efficientnetB0 } from './efficientnet.ts';
 import { efficientnetWeights } from './efficientnet.weights.ts';
-import { mobilenetV2 } from './mobilenet_v2.ts';
-import { mobilenetV2Weights } from './mobilenet_v2.weights.ts';
+import { mobilenetV2 } from './mobilenet-v2.ts';
+import { mobilenetV2Weights } from './mobilenet-v2.weights.ts';
 import '../layers/index.ts'; // registers the custom layer classes
 
 export type { Backbone, BackboneOpts } from './types.ts';

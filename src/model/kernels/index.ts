@@ -1,16 +1,16 @@
 // Our kernels for the wasm backend: the gradients it lacks (tfjs issue #8474), a faster
-// Conv2DBackpropInput, a MaxPoolGrad that skips padded positions (max_pool_grad.ts), the fused
-// batch-norm training kernels (batch_norm_wasm.ts), and Identity/Cast that share memory instead
+// Conv2DBackpropInput, a MaxPoolGrad that skips padded positions (max-pool-grad.ts), the fused
+// batch-norm training kernels (batch-norm-wasm.ts), and Identity/Cast that share memory instead
 // of copying (share.ts).
 // Registered by backend.ts when wasm (or native, which runs on wasm) is selected.
 import type { KernelConfig } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
-import { conv2dGradKernels } from './conv2d_grad.ts';
-import { depthwiseGradKernels } from './depthwise_grad.ts';
-import { batchMatMulT } from './matmul_t.ts';
-import { batchNormWasmKernels } from './batch_norm_wasm.ts';
-import { maxPoolGradKernels } from './max_pool_grad.ts';
-import { segmentSumKernels } from './segment_sum.ts';
+import { conv2dGradKernels } from './conv2d-grad.ts';
+import { depthwiseGradKernels } from './depthwise-grad.ts';
+import { batchMatMulT } from './matmul-t.ts';
+import { batchNormWasmKernels } from './batch-norm-wasm.ts';
+import { maxPoolGradKernels } from './max-pool-grad.ts';
+import { segmentSumKernels } from './segment-sum.ts';
 import { shareKernels } from './share.ts';
 
 /** wasm's own kernels that ours replaced (Conv2DBackpropInput, BatchMatMul, MaxPoolGrad, Identity, Cast), kept

@@ -2,45 +2,41 @@
 // built at install by scripts/build-native.js) registered for tfjs' 'wasm' backend, so every
 // other op keeps running on wasm on the same tensors. The addon works in place on the wasm heap:
 // we hand it the heap's ArrayBuffer and byte offsets of inputs and (already allocated) outputs.
-// Kernels: convolutions (plain, depthwise and exp's grouped op, kernels/group_conv.ts, as oneDNN's
+// Kernels: convolutions (plain, depthwise and exp's grouped op, kernels/group-conv.ts, as oneDNN's
 // grouped convolutions; forward with fused bias + activation, both gradients),
 // BatchMatMul/_FusedMatMul, MaxPool and its gradient, Tile (batch-norm gradients tile statistics
 // to full activations), Sum/Mean over leading or trailing axes and FusedBatchNorm (per channel)
 // for the batch-norm statistics and gradients, and the element-wise Add/Sub/Multiply/RealDiv/
 // SquaredDifference of their gradients (full, scalar or per-channel operands, from 64Ki elements),
-// and exp's own fused batch-norm training forward and gradient (kernels/batch_norm_train.ts) and
+// and exp's own fused batch-norm training forward and gradient (kernels/batch-norm-train.ts) and
 // Adam/AdamW step (kernels/adam.ts) and swish (kernels/swish.ts).
 // Every one beat wasm's in bench/train.ts. Cases the
 // addon does not cover (NCHW, PReLU, odd bias shapes, other reduction axes, non-float32) go to the
 // kernel registered before ours.
+// Each entry point takes (heap, params: Float64Array) laid out as native/params.json says; `call`
+// packs them by name (native-params.ts). The addon exports the layouts it was built with, and a
+// build whose layouts differ from ours is refused at load ("built from other sources; run npm
+// rebuild"), so the backend is unavailable as when the addon is missing, never called wrongly.
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf } from '../tf.ts';
-import type { BackendWasm, TensorInfo } from './wasm_util.ts';
-import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch_norm_names.ts';
-import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group_conv.ts';
+import type { BackendWasm, TensorInfo } from './wasm-util.ts';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch-norm-names.ts';
+import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group-conv.ts';
 import { ADAM_UPDATE, adamScalars, type AdamAttrs } from './adam.ts';
 import { RELU6, RELU6_GRAD, SWISH, SWISH_GRAD } from './swish.ts';
+import { layoutMismatch, pack, type Entry, type Params } from './native-params.ts';
 
-interface Addon {
-  conv(heap: ArrayBuffer, params: Float64Array): void;
-  matmul(heap: ArrayBuffer, params: Float64Array): void;
-  maxPool(heap: ArrayBuffer, params: Float64Array): void;
-  tile(heap: ArrayBuffer, params: Float64Array): void;
-  reduce(heap: ArrayBuffer, params: Float64Array): void;
-  batchNorm(heap: ArrayBuffer, params: Float64Array): void;
-  binary(heap: ArrayBuffer, params: Float64Array): void;
-  adam(heap: ArrayBuffer, params: Float64Array): void;
-  reduceMiddle(heap: ArrayBuffer, params: Float64Array): void;
-  swish(heap: ArrayBuffer, params: Float64Array): void;
-  batchNormTrain(heap: ArrayBuffer, params: Float64Array): void;
-  batchNormGrad(heap: ArrayBuffer, params: Float64Array): void;
+/** The addon: one function per entry point of native/params.json, each (heap, params) -> undefined. */
+type Addon = { [E in Entry]: (heap: ArrayBuffer, params: Float64Array) => void } & {
+  /** The parameter layouts it was built with (native/params.json's names per entry point). */
+  layouts: unknown;
   onednnVersion: string;
   threads: number;
-}
+};
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const addonPath = join(root, 'build', 'Release', 'exp_native.node');
@@ -49,19 +45,35 @@ let addon: Addon | undefined;
 /** Why the addon did not load (undefined while it has not been tried or when it loaded). */
 export let unavailableReason: string | undefined;
 
-/** Load the addon once; undefined (and `unavailableReason` set) when it is missing or broken. */
+/** Load the addon once; undefined (and `unavailableReason` set) when it is missing, broken or built from other sources. */
 export function loadAddon(): Addon | undefined {
   if (addon || unavailableReason) return addon;
   if (!existsSync(addonPath)) {
     unavailableReason = `${addonPath} is not built (apt-get install libdnnl-dev && npm rebuild)`;
     return undefined;
   }
+  let loaded: Addon;
   try {
-    addon = createRequire(import.meta.url)(addonPath) as Addon;
+    loaded = createRequire(import.meta.url)(addonPath) as Addon;
   } catch (e) {
     unavailableReason = `${addonPath} did not load: ${String(e instanceof Error ? e.message : e).split('\n')[0]}`;
+    return undefined;
   }
+  unavailableReason = staleAddonReason(addonPath, loaded.layouts);
+  if (!unavailableReason) addon = loaded;
   return addon;
+}
+
+/** Why an addon exporting `layouts` must not be used (built from other sources), or undefined. */
+export function staleAddonReason(path: string, layouts: unknown): string | undefined {
+  const mismatch = layoutMismatch(layouts);
+  return mismatch && `${path} was built from other sources (${mismatch}); run npm rebuild`;
+}
+
+/** Call entry point `entry` with its parameters by name (native/params.json). */
+function call<E extends Entry>(backend: BackendWasm, entry: E, values: Params<E>): void {
+  const params = pack(entry, values);
+  addon![entry](heap(backend), params);
 }
 
 /**
@@ -109,14 +121,15 @@ function runConv(backend: BackendWasm, c: ConvCall): void {
   const extW = (info.filterWidth - 1) * info.dilationWidth + 1;
   const pb = padAfter(info.inHeight, info.outHeight, p.top, p.bottom, extH, info.strideHeight);
   const pr = padAfter(info.inWidth, info.outWidth, p.left, p.right, extW, info.strideWidth);
-  const params = new Float64Array([
-    c.kind, info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
-    info.outChannels, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
-    info.dilationHeight, info.dilationWidth, p.top, p.left, pb, pr, groups, c.act ?? 0, c.alpha ?? 0,
-    byteOffset(backend, c.x), byteOffset(backend, c.w), c.bias ? byteOffset(backend, c.bias) : -1,
-    byteOffset(backend, c.y),
-  ]);
-  addon!.conv(heap(backend), params);
+  call(backend, 'conv', {
+    kind: c.kind, batch: info.batchSize, inH: info.inHeight, inW: info.inWidth, inC: info.inChannels,
+    outH: info.outHeight, outW: info.outWidth, outC: info.outChannels, filterH: info.filterHeight,
+    filterW: info.filterWidth, strideH: info.strideHeight, strideW: info.strideWidth,
+    dilationH: info.dilationHeight, dilationW: info.dilationWidth, padTop: p.top, padLeft: p.left,
+    padBottom: pb, padRight: pr, groups, act: c.act ?? 0, alpha: c.alpha ?? 0,
+    x: byteOffset(backend, c.x), w: byteOffset(backend, c.w), bias: c.bias ? byteOffset(backend, c.bias) : -1,
+    y: byteOffset(backend, c.y),
+  });
 }
 
 function supported(attrs: Attrs, ...ts: (TensorInfo | undefined)[]): boolean {
@@ -173,7 +186,7 @@ function convBackpropFilter(depthwise: boolean, name: string) {
   };
 }
 
-/** exp's grouped convolution (kernels/group_conv.ts): the three kernels on oneDNN's grouped
+/** exp's grouped convolution (kernels/group-conv.ts): the three kernels on oneDNN's grouped
  * weights, whose [g, oc/g, ic/g, kh, kw] descriptor with strides reads tfjs' [kh, kw, ic/g, oc]
  * filter in place. There is no wasm kernel to fall back to: the layer only calls these with
  * float32 NHWC tensors, and anything else is an error. */
@@ -245,10 +258,9 @@ function batchMatMul(fused: boolean, name: string) {
     }
     const outBatch = tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB);
     const out = backend.makeOutput([...outBatch, m, n], 'float32');
-    const params = new Float64Array([ba, bb, m, k, n, ta ? 1 : 0, tb ? 1 : 0, act,
-      (attrs.leakyreluAlpha as number | undefined) ?? 0.2, byteOffset(backend, a!), byteOffset(backend, b!),
-      bias ? byteOffset(backend, bias) : -1, byteOffset(backend, out)]);
-    addon!.matmul(heap(backend), params);
+    call(backend, 'matmul', { batchA: ba, batchB: bb, m, k, n, transposeA: ta ? 1 : 0, transposeB: tb ? 1 : 0, act,
+      alpha: (attrs.leakyreluAlpha as number | undefined) ?? 0.2, a: byteOffset(backend, a!), b: byteOffset(backend, b!),
+      bias: bias ? byteOffset(backend, bias) : -1, c: byteOffset(backend, out) });
     return out;
   };
 }
@@ -270,13 +282,13 @@ function maxPool(grad: boolean, name: string) {
       attrs.filterSize as number, attrs.strides as number, 1, attrs.pad as 'same', attrs.dimRoundingMode as 'floor');
     const p = info.padInfo;
     const out = backend.makeOutput(grad ? x!.shape : info.outShape, 'float32');
-    const params = new Float64Array([grad ? 1 : 0, info.batchSize, info.inHeight, info.inWidth, info.inChannels,
-      info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
-      p.top, p.left, padAfter(info.inHeight, info.outHeight, p.top, p.bottom, info.filterHeight, info.strideHeight),
-      padAfter(info.inWidth, info.outWidth, p.left, p.right, info.filterWidth, info.strideWidth),
-      byteOffset(backend, x!), grad ? byteOffset(backend, inputs.dy!) : byteOffset(backend, out),
-      grad ? byteOffset(backend, out) : -1]);
-    addon!.maxPool(heap(backend), params);
+    call(backend, 'maxPool', { grad: grad ? 1 : 0, batch: info.batchSize, inH: info.inHeight, inW: info.inWidth,
+      channels: info.inChannels, outH: info.outHeight, outW: info.outWidth, filterH: info.filterHeight,
+      filterW: info.filterWidth, strideH: info.strideHeight, strideW: info.strideWidth, padTop: p.top, padLeft: p.left,
+      padBottom: padAfter(info.inHeight, info.outHeight, p.top, p.bottom, info.filterHeight, info.strideHeight),
+      padRight: padAfter(info.inWidth, info.outWidth, p.left, p.right, info.filterWidth, info.strideWidth),
+      x: byteOffset(backend, x!), y: grad ? byteOffset(backend, inputs.dy!) : byteOffset(backend, out),
+      dx: grad ? byteOffset(backend, out) : -1 });
     return out;
   };
 }
@@ -287,8 +299,8 @@ function tile(args: Args): TensorInfo {
   const reps = attrs.reps as number[];
   if (!supported({}, x) || x!.shape.length < 1 || x!.shape.length > 6 || reps.some((r) => r < 1)) return fallback('Tile', args);
   const out = backend.makeOutput(x!.shape.map((d, i) => d * reps[i]), 'float32');
-  addon!.tile(heap(backend), new Float64Array([x!.shape.length, byteOffset(backend, x!), byteOffset(backend, out),
-    ...x!.shape, ...reps]));
+  call(backend, 'tile', { rank: x!.shape.length, x: byteOffset(backend, x!), out: byteOffset(backend, out),
+    shape: x!.shape, reps });
   return out;
 }
 
@@ -310,14 +322,14 @@ function reduce(mean: boolean, name: string) {
     if (!leading && !trailing) {
       const outer = tf.util.sizeFromShape(shape.slice(0, axes[0])), mid = tf.util.sizeFromShape(shape.slice(axes[0], axes[0] + k));
       const inner = tf.util.sizeFromShape(shape.slice(axes[0] + k));
-      addon!.reduceMiddle(heap(backend), new Float64Array([mean ? 1 : 0, outer, mid, inner,
-        byteOffset(backend, x!), byteOffset(backend, out)]));
+      call(backend, 'reduceMiddle', { mean: mean ? 1 : 0, outer, mid, inner,
+        x: byteOffset(backend, x!), out: byteOffset(backend, out) });
       return out;
     }
     const split = leading ? k : r - k; // x seen as [outer = shape[0..split), inner = shape[split..r)]
     const outer = tf.util.sizeFromShape(shape.slice(0, split)), inner = tf.util.sizeFromShape(shape.slice(split));
-    addon!.reduce(heap(backend), new Float64Array([mean ? 1 : 0, leading ? 1 : 0, outer, inner,
-      byteOffset(backend, x!), byteOffset(backend, out)]));
+    call(backend, 'reduce', { mean: mean ? 1 : 0, leading: leading ? 1 : 0, outer, inner,
+      x: byteOffset(backend, x!), out: byteOffset(backend, out) });
     return out;
   };
 }
@@ -333,13 +345,14 @@ function batchNorm(args: Args): TensorInfo {
     || ![mean, variance, offset, scale].every(perChannel)) return fallback('FusedBatchNorm', args);
   const out = backend.makeOutput(x!.shape, 'float32');
   const at = (t: TensorInfo | undefined) => (t ? byteOffset(backend, t) : -1);
-  addon!.batchNorm(heap(backend), new Float64Array([tf.util.sizeFromShape(x!.shape) / ch, ch,
-    (attrs.varianceEpsilon as number | undefined) ?? 0.001, at(x), at(mean), at(variance), at(offset), at(scale), at(out)]));
+  call(backend, 'batchNorm', { rows: tf.util.sizeFromShape(x!.shape) / ch, channels: ch,
+    eps: (attrs.varianceEpsilon as number | undefined) ?? 0.001, x: at(x), mean: at(mean), variance: at(variance),
+    offset: at(offset), scale: at(scale), y: at(out) });
   return out;
 }
 
-// exp's own kernels for a batch-norm layer in training (batch statistics, batch_norm_names.ts),
-// over the JS ones that plain wasm has (batch_norm_wasm.ts).
+// exp's own kernels for a batch-norm layer in training (batch statistics, batch-norm-names.ts),
+// over the JS ones that plain wasm has (batch-norm-wasm.ts).
 function channels(x: TensorInfo | undefined, ...perChannel: (TensorInfo | undefined)[]): number {
   const ch = x && x.shape.length >= 1 ? x.shape[x.shape.length - 1] : 0;
   if (!supported({}, x, ...perChannel) || ch === 0
@@ -355,8 +368,8 @@ function batchNormTrain(args: Args): TensorInfo[] {
   const y = backend.makeOutput(x!.shape, 'float32');
   const mean = backend.makeOutput([ch], 'float32'), variance = backend.makeOutput([ch], 'float32');
   const at = (t: TensorInfo | undefined) => (t ? byteOffset(backend, t) : -1);
-  addon!.batchNormTrain(heap(backend), new Float64Array([tf.util.sizeFromShape(x!.shape) / ch, ch,
-    attrs.epsilon as number, at(x), at(gamma), at(beta), at(y), at(mean), at(variance)]));
+  call(backend, 'batchNormTrain', { rows: tf.util.sizeFromShape(x!.shape) / ch, channels: ch,
+    eps: attrs.epsilon as number, x: at(x), gamma: at(gamma), beta: at(beta), y: at(y), mean: at(mean), variance: at(variance) });
   return [y, mean, variance];
 }
 
@@ -369,8 +382,9 @@ function batchNormGrad(args: Args): TensorInfo[] {
   const dx = backend.makeOutput(x!.shape, 'float32');
   const dgamma = backend.makeOutput([ch], 'float32'), dbeta = backend.makeOutput([ch], 'float32');
   const at = (t: TensorInfo | undefined) => (t ? byteOffset(backend, t) : -1);
-  addon!.batchNormGrad(heap(backend), new Float64Array([tf.util.sizeFromShape(x!.shape) / ch, ch,
-    attrs.epsilon as number, at(dy), at(x), at(mean), at(variance), at(gamma), at(dx), at(dgamma), at(dbeta)]));
+  call(backend, 'batchNormGrad', { rows: tf.util.sizeFromShape(x!.shape) / ch, channels: ch,
+    eps: attrs.epsilon as number, dy: at(dy), x: at(x), mean: at(mean), variance: at(variance), gamma: at(gamma),
+    dx: at(dx), dgamma: at(dgamma), dbeta: at(dbeta) });
   return [dx, dgamma, dbeta];
 }
 
@@ -408,8 +422,8 @@ function binary(op: number, name: string) {
     const am = mode(a!), bm = mode(b!);
     if (n < binaryMinElements || am < 0 || bm < 0) return fallback(name, args);
     const out = backend.makeOutput(outShape, 'float32');
-    addon!.binary(heap(backend), new Float64Array([op, n, ch, am, bm, byteOffset(backend, a!),
-      byteOffset(backend, b!), byteOffset(backend, out), n / Math.max(1, batch * ch)]));
+    call(backend, 'binary', { op, n, channels: ch, aMode: am, bMode: bm, a: byteOffset(backend, a!),
+      b: byteOffset(backend, b!), out: byteOffset(backend, out), mid: n / Math.max(1, batch * ch) });
     return out;
   };
 }
@@ -424,8 +438,10 @@ function adamUpdate(args: Args): TensorInfo[] {
   const s = adamScalars(attrs as unknown as AdamAttrs);
   const outs = [w!, m!, v!].map((t) => backend.makeOutput(t.shape, 'float32'));
   if (n > 0) {
-    addon!.adam(heap(backend), new Float64Array([n, s.b1, s.c1, s.b2, s.c2, s.sqrtBc2, s.eps, s.step, s.wdMode, s.wdFactor,
-      ...[w!, g!, m!, v!, ...outs].map((t) => byteOffset(backend, t))]));
+    const [wOut, mOut, vOut] = outs.map((t) => byteOffset(backend, t));
+    call(backend, 'adam', { n, b1: s.b1, c1: s.c1, b2: s.b2, c2: s.c2, sqrtBc2: s.sqrtBc2, eps: s.eps, step: s.step,
+      wdMode: s.wdMode, wdFactor: s.wdFactor, w: byteOffset(backend, w!), g: byteOffset(backend, g!),
+      m: byteOffset(backend, m!), v: byteOffset(backend, v!), wOut, mOut, vOut });
   }
   return outs;
 }
@@ -440,8 +456,8 @@ function swishKernel(grad: boolean, kind = 0) {
     const out = backend.makeOutput(x.shape, 'float32');
     const n = tf.util.sizeFromShape(x.shape);
     if (n > 0) {
-      addon!.swish(heap(backend), new Float64Array([grad ? 1 : 0, n, byteOffset(backend, x),
-        grad ? byteOffset(backend, dy!) : -1, byteOffset(backend, out), kind]));
+      call(backend, 'swish', { grad: grad ? 1 : 0, n, x: byteOffset(backend, x),
+        dy: grad ? byteOffset(backend, dy!) : -1, out: byteOffset(backend, out), kind });
     }
     return out;
   };

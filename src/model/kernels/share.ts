@@ -4,10 +4,10 @@
 // (tfjs' engine clones each saved input and output: about 600 copies per resnet18 step, whole
 // activations among them), and Cast float32 -> float32 in gradients (e.g. of a clone).
 // Safe because no kernel on the wasm backend writes into its inputs: wasm's own kernels, exp's
-// (conv2d_grad, depthwise_grad, matmul_t, segment_sum) and the native ones (native.ts) all write
+// (conv2d-grad, depthwise-grad, matmul-t, segment-sum) and the native ones (native.ts) all write
 // only into outputs they allocate; variables take new memory on assign.
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import type { BackendWasm, TensorInfo } from './wasm_util.ts';
+import type { BackendWasm, TensorInfo } from './wasm-util.ts';
 
 type Args = { inputs: { x: TensorInfo }; attrs: Record<string, unknown>; backend: BackendWasm };
 

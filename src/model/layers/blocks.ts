@@ -5,11 +5,11 @@
 // gives the same weights in any build order.
 import { tf } from '../tf.ts';
 import { mixKeys } from '../../util/rng.ts';
-import { GroupConv2D } from './group_conv.ts';
+import { GroupConv2D } from './group-conv.ts';
 import { PaddedDepthwiseConv2D } from './depthwise.ts';
 import { Relu6, Swish } from './swish.ts';
-import { PaddedMaxPooling2D, type PoolPadding } from './max_pool.ts';
-import { batchNorm } from './batch_norm.ts';
+import { PaddedMaxPooling2D, type PoolPadding } from './max-pool.ts';
+import { batchNorm } from './batch-norm.ts';
 import { fnv1a32 } from '../../util/hash.ts';
 
 type ST = tf.SymbolicTensor;

@@ -7,8 +7,8 @@
 // weight imports and saved weight directories name it as before; the same initialiser on the same
 // shape gives the same initial values.
 import { tf } from '../tf.ts';
-import type { Padding } from './group_conv.ts';
-import { convOutputLength } from './group_conv.ts';
+import type { Padding } from './group-conv.ts';
+import { convOutputLength } from './group-conv.ts';
 
 export interface PaddedDepthwiseConv2DArgs {
   kernelSize: number;

@@ -1,9 +1,9 @@
 // exp's kernels for tfjs' webgpu backend: the grouped convolution and its gradients
-// (group_conv.ts) and the fused batch-norm training op (batch_norm.ts). Registered by index.ts when the webgpu backend loads.
+// (group-conv.ts) and the fused batch-norm training op (batch-norm.ts). Registered by index.ts when the webgpu backend loads.
 import type { KernelConfig } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
-import { batchNormWebgpuKernels } from './batch_norm.ts';
-import { groupConvKernels } from './group_conv.ts';
+import { batchNormWebgpuKernels } from './batch-norm.ts';
+import { groupConvKernels } from './group-conv.ts';
 
 export const webgpuKernels: KernelConfig[] = [...groupConvKernels, ...batchNormWebgpuKernels];
 

@@ -3,10 +3,10 @@
 // (Keras 2 semantics). Stock tfjs BatchNormalization keeps using batch statistics and updating
 // the moving averages of a frozen layer, which silently drifts a frozen pretrained backbone.
 // In training on the wasm and native backends, the batch-statistics normalisation and its gradient
-// run as one fused kernel each (kernels/batch_norm_train.ts); the result and the moving-average
+// run as one fused kernel each (kernels/batch-norm-train.ts); the result and the moving-average
 // updates are tfjs' (same formulas); other backends run tfjs' own code.
 import { tf } from '../tf.ts';
-import { fusedBatchNormTraining } from '../kernels/batch_norm_train.ts';
+import { fusedBatchNormTraining } from '../kernels/batch-norm-train.ts';
 
 type BatchNormArgs = NonNullable<Parameters<typeof tf.layers.batchNormalization>[0]>;
 type Kwargs = Record<string, unknown>;

@@ -1,5 +1,5 @@
 // The grouped convolution (ResNeXt) and both its gradients as one WGSL kernel each, for tfjs'
-// webgpu backend, under the names of exp's grouped-convolution op (kernels/group_conv.ts): ExpGroupConv2D {x, filter},
+// webgpu backend, under the names of exp's grouped-convolution op (kernels/group-conv.ts): ExpGroupConv2D {x, filter},
 // ExpGroupConv2DBackpropInput {dy, filter} (+ inputShape), ExpGroupConv2DBackpropFilter {x, dy}
 // (+ filterShape), attrs {groups, strides, pad: number | 'same' | 'valid', dilations}; NHWC,
 // filter [kh, kw, cin / groups, cout] (group g: input channels [g*cg, (g+1)*cg), outputs
@@ -14,7 +14,7 @@
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
 import { flatDispatch, vec, WORKGROUP_INDEX, zero, type Program, type Uniform, type WebgpuBackendLike } from './program.ts';
-import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT, type GroupConvAttrs } from '../kernels/group_conv.ts';
+import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT, type GroupConvAttrs } from '../kernels/group-conv.ts';
 
 export { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT, type GroupConvAttrs };
 

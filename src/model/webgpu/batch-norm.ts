@@ -1,4 +1,4 @@
-// exp's fused batch-norm training kernels (src/model/kernels/batch_norm_names.ts: forward {x,
+// exp's fused batch-norm training kernels (src/model/kernels/batch-norm-names.ts: forward {x,
 // gamma, beta} -> [y, mean, variance], gradient {dy, x, mean, variance, gamma} -> [dx, dgamma,
 // dbeta], attrs {epsilon}, x seen as [rows, C]) in WGSL. With them the layer's training pass is
 // four dispatches forward and four backward, where tfjs' chain (moments, batchNorm and their
@@ -10,7 +10,7 @@
 // channel keeps E[x^2] - E[x]^2 from cancelling when the mean is large next to the spread).
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
-import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from '../kernels/batch_norm_names.ts';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from '../kernels/batch-norm-names.ts';
 import { flatDispatch, vec, WORKGROUP_INDEX, zero, type Program, type WebgpuBackendLike } from './program.ts';
 
 const WG = 64;

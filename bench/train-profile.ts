@@ -3,7 +3,7 @@
 // tf.profile after warm-up steps, kernels summed by name (calls, ms, share of the step). Kernel
 // times are tfjs' own per-kernel timer (wall time around each kernel); what is left of the step
 // is tfjs' bookkeeping (tape, tidy, gradient graph) and JS glue.
-// Run: npx tsx bench/train_profile.ts [--backbone resnet18] [--backend native] [--size 112] [--batch 32]
+// Run: npx tsx bench/train-profile.ts [--backbone resnet18] [--backend native] [--size 112] [--batch 32]
 //      [--warmup 2] [--top 25] [--stacks Identity,Cast] [--by-shape] [--slowest] [--composite]
 // (--composite: without exp's grouped-convolution kernels, i.e. the split/conv/concat graph, for A/B;
 //  --infer N: profile inference instead, eval mode on batch x N images as bench/backbones.ts's TTA)
@@ -11,7 +11,7 @@
 import { performance } from 'node:perf_hooks';
 import { classifier, expAdamStep } from './resnet18.ts';
 import { ensureBackend } from '../src/model/backend.ts';
-import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from '../src/model/kernels/group_conv.ts';
+import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from '../src/model/kernels/group-conv.ts';
 import { tf } from '../src/model/tf.ts';
 
 const argv = process.argv.slice(2);
@@ -61,7 +61,7 @@ for (const name of stacks) {
   tf.unregisterKernel(name, 'wasm');
   tf.registerKernel({ ...k, kernelFunc: (args) => {
     const frames = (new Error().stack ?? '').split('\n').slice(2)
-      .filter((l) => !/tfjs-core\/(dist|src)\/(engine|tensor|ops\/operation|globals|tape|profiler)|train_profile|node:internal/.test(l))
+      .filter((l) => !/tfjs-core\/(dist|src)\/(engine|tensor|ops\/operation|globals|tape|profiler)|train-profile|node:internal/.test(l))
       .slice(0, 3).map((l) => l.trim().replace(/^at /, '').replace(/\(.*node_modules\/@tensorflow\//, '(').replace(/\?[^:]*/, ''));
     const key = `${name} <- ${frames.join(' <- ')}`;
     sites.set(key, (sites.get(key) ?? 0) + 1);

@@ -6,8 +6,8 @@
 // O(m*k + k*n) next to the O(m*k*n) product. Results are deterministic (single-threaded XNNPACK).
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
-import { f32Heap, off } from './conv2d_grad.ts';
-import { alloc, free, runWasm, type BackendWasm, type TensorInfo } from './wasm_util.ts';
+import { f32Heap, off } from './conv2d-grad.ts';
+import { alloc, free, runWasm, type BackendWasm, type TensorInfo } from './wasm-util.ts';
 
 type Args = { inputs: Record<string, TensorInfo>; attrs: Record<string, unknown>; backend: BackendWasm };
 

@@ -1,13 +1,13 @@
-// The fused batch-norm training kernels (see batch_norm_train.ts) for plain wasm: one pass in JS
+// The fused batch-norm training kernels (see batch-norm-train.ts) for plain wasm: one pass in JS
 // over the wasm heap for the per-channel sums (float64), one for the output. tfjs' own chain runs a
 // Tile, Sums over transposes and a dozen element-wise kernels per layer, single-threaded (about a
-// third of a resnet18 step on wasm). Same formulas as the native addon's (exp_native.cc); the
+// third of a resnet18 step on wasm). Same formulas as the native addon's (native/batchnorm.cc); the
 // native backend registers its kernels over these.
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
-import { f32Heap, off } from './conv2d_grad.ts';
-import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch_norm_names.ts';
-import type { BackendWasm, TensorInfo } from './wasm_util.ts';
+import { f32Heap, off } from './conv2d-grad.ts';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch-norm-names.ts';
+import type { BackendWasm, TensorInfo } from './wasm-util.ts';
 
 type Args = { inputs: Record<string, TensorInfo | undefined>; attrs: Record<string, unknown>; backend: BackendWasm };
 

@@ -2,7 +2,7 @@
 // column with a gather), which the wasm backend does not register. A scatter-add over the heap:
 // out[segmentIds[i], :] += x[i, :], in row order, so the result is deterministic.
 import type { KernelConfig } from '@tensorflow/tfjs';
-import { alloc, type BackendWasm, type TensorInfo } from './wasm_util.ts';
+import { alloc, type BackendWasm, type TensorInfo } from './wasm-util.ts';
 
 function unsortedSegmentSum(args: { inputs: { x: TensorInfo; segmentIds: TensorInfo }; attrs: { numSegments: number }; backend: unknown }): TensorInfo {
   const backend = args.backend as BackendWasm;

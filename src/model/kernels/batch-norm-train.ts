@@ -1,12 +1,12 @@
 // Batch normalisation in training as one op with its own gradient, on wasm and native: the
 // forward (statistics + normalisation) and the gradient (through x, gamma and beta, the batch
-// statistics included) are one kernel each (batch_norm_names.ts; JS on the wasm heap in
-// batch_norm_wasm.ts, the oneDNN addon's in native.ts). tfjs' layer builds the same from moments
+// statistics included) are one kernel each (batch-norm-names.ts; JS on the wasm heap in
+// batch-norm-wasm.ts, the oneDNN addon's in native.ts). tfjs' layer builds the same from moments
 // and batchNorm and differentiates it op by op: about twenty kernels, tape entries and saved
 // tensors per layer and step. Backends without the kernels (cpu, tensorflow) keep tfjs' path (the
 // layer falls back when this returns undefined); the kernel tests compare the two.
 import { tf } from '../tf.ts';
-import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch_norm_names.ts';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch-norm-names.ts';
 
 /** Whether the fused kernels are registered for the active backend (wasm, native). */
 export function fusedBatchNormAvailable(): boolean {

@@ -11,7 +11,7 @@ import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import {
   alloc, free, geometry, matmul, rowsPerChunk, runWasm,
   type BackendWasm, type ConvGeom, type TensorInfo,
-} from './wasm_util.ts';
+} from './wasm-util.ts';
 
 type Attrs = Record<string, unknown>;
 

@@ -10,7 +10,7 @@
 // wasm batch 4 627 ms vs 524 ms (XNNPACK is poor at 8-channel convs, so it is close there).
 // Gradients come from tfjs' own split/conv2d/concat gradients. Backends that register exp's
 // grouped-convolution kernels (native: oneDNN's grouped convolutions; webgpu: WGSL) run it as one
-// op with its own gradient instead (kernels/group_conv.ts): no split, concat or per-group tape.
+// op with its own gradient instead (kernels/group-conv.ts): no split, concat or per-group tape.
 //
 // Padding: tfjs' 'same'/'valid', or a number: PyTorch's symmetric zero padding of that many pixels
 // on every side, which the convolution kernels apply themselves (tfjs' 'same' pads asymmetrically
@@ -18,7 +18,7 @@
 // needs such padding (resnet's 7x7/2 stem and its 3x3/2 convs): a separate zero-padding layer
 // would cost a PadV2 forward and a Slice backward over whole activations.
 import { tf } from '../tf.ts';
-import { groupConvOp } from '../kernels/group_conv.ts';
+import { groupConvOp } from '../kernels/group-conv.ts';
 
 /** tfjs' 'valid' / 'same', or PyTorch's symmetric padding in pixels. */
 export type Padding = 'valid' | 'same' | number;

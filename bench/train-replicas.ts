@@ -7,7 +7,7 @@
 // covers every thread of the process (the workers' too). Each configuration runs in its own child
 // process. Load average is printed before and after: on a shared machine, wall time includes
 // waiting for cores.
-// Run: node --import tsx bench/train_replicas.ts [--replicas 1,2] [--models resnet18,tiny]
+// Run: node --import tsx bench/train-replicas.ts [--replicas 1,2] [--models resnet18,tiny]
 //      [--steps 5] [--warmup 2] [--size 112] [--batch 32] (resnet18) [--tiny-steps 30] [--tiny-warmup 5]
 import { spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';

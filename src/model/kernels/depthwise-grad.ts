@@ -6,8 +6,8 @@
 // - filter gradient, and input gradient with M > 1: one pass in JS over the wasm heap, summing in
 //   float64 in a fixed order (deterministic, and at least as accurate as the cpu backend).
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
-import { f32Heap, off } from './conv2d_grad.ts';
-import { alloc, free, geometry, runWasm, type BackendWasm, type TensorInfo } from './wasm_util.ts';
+import { f32Heap, off } from './conv2d-grad.ts';
+import { alloc, free, geometry, runWasm, type BackendWasm, type TensorInfo } from './wasm-util.ts';
 
 type Args = { inputs: Record<string, TensorInfo>; attrs: Record<string, unknown>; backend: BackendWasm };
 

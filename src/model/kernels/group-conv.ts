@@ -1,6 +1,6 @@
 // exp's grouped-convolution op (ResNeXt's cardinality) as one op with its own gradient, for the
 // backends that register its three kernels: native (the oneDNN addon's grouped convolutions,
-// native.ts) and webgpu (WGSL, webgpu/group_conv.ts). Contract shared by every implementation:
+// native.ts) and webgpu (WGSL, webgpu/group-conv.ts). Contract shared by every implementation:
 // - ExpGroupConv2D {x, filter} -> y
 // - ExpGroupConv2DBackpropInput {dy, filter} (+ attr inputShape) -> dx
 // - ExpGroupConv2DBackpropFilter {x, dy} (+ attr filterShape) -> dfilter
@@ -8,7 +8,7 @@
 // dilations: [dh, dw]}; NHWC; filter [kh, kw, cin / groups, cout], group g reading input channels
 // [g*cin/groups, (g+1)*cin/groups) and writing outputs [g*cout/groups, (g+1)*cout/groups).
 // Elsewhere (cpu, plain wasm, tensorflow) the layer keeps the split/conv2d/concat composite
-// (layers/group_conv.ts), whose result the kernel tests compare against.
+// (layers/group-conv.ts), whose result the kernel tests compare against.
 import { tf } from '../tf.ts';
 
 export const GROUP_CONV = 'ExpGroupConv2D';

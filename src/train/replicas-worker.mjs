@@ -4,11 +4,11 @@
 // main thread, so register it here first.
 import { existsSync } from 'node:fs';
 
-const compiled = new URL('./replicas_worker.js', import.meta.url);
+const compiled = new URL('./replicas-worker.js', import.meta.url);
 if (existsSync(compiled)) {
   await import(compiled.href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
-  await import('./replicas_worker.ts');
+  await import('./replicas-worker.ts');
 }

@@ -1,14 +1,14 @@
 // MaxPoolGrad for wasm (NHWC float32). wasm's own kernel gets padded windows wrong when the inputs
 // are negative: it lets a padded position win (as if it held 0) and drops that window's gradient,
 // while its forward MaxPool, the cpu backend and PyTorch skip padded positions. exp's padded
-// pooling layer (layers/max_pool.ts) relies on those semantics, so this kernel follows the cpu
+// pooling layer (layers/max-pool.ts) relies on those semantics, so this kernel follows the cpu
 // backend exactly: each output's gradient goes to the first maximum of its window (row-major) among
 // positions inside the input. One pass over the windows in JS on the wasm heap (the native backend
 // replaces it with oneDNN's).
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
-import { f32Heap, off } from './conv2d_grad.ts';
-import { alloc, type BackendWasm, type TensorInfo } from './wasm_util.ts';
+import { f32Heap, off } from './conv2d-grad.ts';
+import { alloc, type BackendWasm, type TensorInfo } from './wasm-util.ts';
 
 type Args = { inputs: Record<string, TensorInfo>; attrs: Record<string, unknown>; backend: BackendWasm };
 

@@ -32,7 +32,8 @@ export interface RunOptions {
    * continues from `checkpoint` (model/last; absent when the run died before its first epoch
    * ended, and then training starts over), and prediction follows.
    */
-  resume?: { record: RunRecord; checkpoint?: string };
+  /** Continue this record from `checkpoint` (resumeTarget), which holds `epochsDone` epochs (0: none). */
+  resume?: { record: RunRecord; checkpoint?: string; epochsDone: number };
   /** Told what the user should know before the stages start (the CLI prints it). */
   warn?: (message: string) => void;
 }
@@ -57,7 +58,7 @@ export async function runExperiment(loaded: LoadResult, config: ExperimentConfig
     opts.warn?.(`${g.reason ?? 'git is unavailable'}: this run records no code version, so exp reproduce cannot rebuild it. ` +
       'Keep the experiment in a git repository to make its runs reproducible.');
   }
-  if (opts.resume) prepareResume(opts.resume.record, opts.resume.checkpoint);
+  if (opts.resume) prepareResume(opts.resume.record, opts.resume.epochsDone);
   await runPipeline<RunContext>(plan, {
     config,
     record,
@@ -113,8 +114,7 @@ export async function resumeTarget(dir: string, backend?: BackendName): Promise<
  * stages after training are removed (they are recomputed), and the run is running again.
  * History epochs are 1-based; state.json's epoch is the number of epochs completed.
  */
-function prepareResume(record: RunRecord, checkpoint: string | undefined): void {
-  const done = checkpoint ? (readCheckpointState(checkpoint)?.epoch ?? 0) : 0;
+function prepareResume(record: RunRecord, done: number): void {
   const file = record.path('history.jsonl');
   if (existsSync(file)) {
     // validated; a torn last line (the kill that stopped the run) is dropped, a damaged one stops the resume

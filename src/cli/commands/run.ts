@@ -48,7 +48,7 @@ export async function run(files: string[], opts: Opts<'run'>): Promise<number> {
   const runPoint = pointRunner(common, opts.backend);
   if (opts.resume !== undefined) {
     exclusive('--resume');
-    return opts['dry-run'] ? dryResume(opts.resume, common, opts.backend) : resumeRun(opts.resume, common, opts.backend);
+    return resumeRun(opts.resume, common, opts.backend, !!opts['dry-run']);
   }
   if (opts.point !== undefined) {
     exclusive('--point');
@@ -132,7 +132,7 @@ const warn = (message: string) => {
   warned.add(message);
 };
 
-async function runOne(loaded: LoadResult, config: ExperimentConfig, c: Common, sweep: SweepInfo | null, resume?: { record: RunRecord; checkpoint?: string }): Promise<void> {
+async function runOne(loaded: LoadResult, config: ExperimentConfig, c: Common, sweep: SweepInfo | null, resume?: { record: RunRecord; checkpoint?: string; epochsDone: number }): Promise<void> {
   const { runExperiment } = await stages();
   const record = await runExperiment(loaded, config, {
     runsDir: c.runsDir, backend: c.backend, name: c.name, quiet: c.quiet, noCache: c.noCache, argv: process.argv.slice(2), sweep, resume, warn,
@@ -143,29 +143,25 @@ async function runOne(loaded: LoadResult, config: ExperimentConfig, c: Common, s
   process.stdout.write(`${record.dir}\n${tta?.macro_f1 !== undefined ? `val ${target} macro-F1 ${tta.macro_f1.toFixed(4)}\n` : ''}`);
 }
 
-/** `exp run --resume <run> --dry-run`: what would be continued, from where, on which backend; nothing is reopened. */
-async function dryResume(arg: string, c: Common, backend: BackendName | undefined): Promise<number> {
+/**
+ * `exp run --resume <run>`: the run's own resolved config (config.yaml), its record and model/last.
+ * With `dryRun`: what would be continued, from where, on which backend; nothing is reopened.
+ */
+async function resumeRun(arg: string, c: Common, backend: BackendName | undefined, dryRun = false): Promise<number> {
   const [dir] = resolveRunArgs([arg], c.runsDir);
   const target = await (await stages()).resumeTarget(dir, backend);
   if (!target) {
     process.stdout.write(`${dir} is already completed; nothing to resume.\n`);
     return 0;
   }
-  const at = target.state ? `model/last (after epoch ${target.state.epoch}${target.state.in_epoch ? `, at step ${target.state.in_epoch.step} of epoch ${target.state.epoch + 1}` : ''})` : 'the start (no checkpoint yet)';
-  process.stdout.write(`${planLine(target.config)}\nwould resume ${dir} from ${at} on backend ${target.backend}\n`);
-  return 0;
-}
-
-/** `exp run --resume <run>`: the run's own resolved config (config.yaml), its record and model/last. */
-async function resumeRun(arg: string, c: Common, backend: BackendName | undefined): Promise<number> {
-  const [dir] = resolveRunArgs([arg], c.runsDir);
-  const target = await (await stages()).resumeTarget(dir, backend);
-  if (!target) {
-    process.stdout.write(`${dir} is already completed; nothing to resume.\n`);
+  if (dryRun) {
+    const st = target.state;
+    const at = st ? `model/last (after epoch ${st.epoch}${st.in_epoch ? `, at step ${st.in_epoch.step} of epoch ${st.epoch + 1}` : ''})` : 'the start (no checkpoint yet)';
+    process.stdout.write(`${planLine(target.config)}\nwould resume ${dir} from ${at} on backend ${target.backend}\n`);
     return 0;
   }
   const last = target.checkpoint;
   process.stdout.write(last ? `resuming ${dir} from ${last}\n` : `resuming ${dir}: no checkpoint yet, training from the start\n`);
-  await runOne(target.loaded, target.config, { ...c, backend: target.backend }, target.sweep, { record: target.record, checkpoint: last });
+  await runOne(target.loaded, target.config, { ...c, backend: target.backend }, target.sweep, { record: target.record, checkpoint: last, epochsDone: target.state?.epoch ?? 0 });
   return 0;
 }

@@ -8,7 +8,7 @@
 // shape gives the same initial values.
 import { tf } from '../tf.ts';
 import type { Padding } from './group-conv.ts';
-import { convOutputLength } from './group-conv.ts';
+import { checkPadding, convOutputLength } from './group-conv.ts';
 
 export interface PaddedDepthwiseConv2DArgs {
   kernelSize: number;
@@ -45,10 +45,7 @@ export class PaddedDepthwiseConv2D extends tf.layers.Layer {
     this.useBias = args.useBias ?? false;
     this.initScale = args.initScale;
     this.seed = args.seed;
-    if (typeof this.padding === 'number' ? !Number.isInteger(this.padding) || this.padding < 0
-      : this.padding !== 'valid' && this.padding !== 'same') {
-      throw new Error(`PaddedDepthwiseConv2D ${this.name}: padding must be 'valid', 'same' or a whole number >= 0, got ${JSON.stringify(this.padding)}`);
-    }
+    checkPadding(`PaddedDepthwiseConv2D ${this.name}`, this.padding);
   }
 
   override build(inputShape: Shape | Shape[]): void {

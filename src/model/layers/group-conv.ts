@@ -47,6 +47,13 @@ export function convOutputLength(n: number | null, k: number, stride: number, pa
   return Math.floor((n + 2 * p - k) / stride) + 1;
 }
 
+/** Throws unless `padding` is 'valid', 'same' or a whole number of pixels (`what`: the layer, for the message). */
+export function checkPadding(what: string, padding: Padding): void {
+  if (typeof padding === 'number' ? !Number.isInteger(padding) || padding < 0 : padding !== 'valid' && padding !== 'same') {
+    throw new Error(`${what}: padding must be 'valid', 'same' or a whole number >= 0, got ${JSON.stringify(padding)}`);
+  }
+}
+
 export class GroupConv2D extends tf.layers.Layer {
   static className = 'GroupConv2D';
   readonly filters: number;
@@ -71,10 +78,7 @@ export class GroupConv2D extends tf.layers.Layer {
     if (!Number.isInteger(this.groups) || this.groups < 1 || this.filters % this.groups !== 0) {
       throw new Error(`GroupConv2D ${this.name}: filters ${this.filters} not divisible by groups ${this.groups}`);
     }
-    if (typeof this.padding === 'number' ? !Number.isInteger(this.padding) || this.padding < 0
-      : this.padding !== 'valid' && this.padding !== 'same') {
-      throw new Error(`GroupConv2D ${this.name}: padding must be 'valid', 'same' or a whole number >= 0, got ${JSON.stringify(this.padding)}`);
-    }
+    checkPadding(`GroupConv2D ${this.name}`, this.padding);
   }
 
   override build(inputShape: Shape | Shape[]): void {

@@ -55,10 +55,10 @@ export async function runClaimedPoint(rec: SweepRecord, p: LoadedPoint, o: Claim
       o.report.info(`took over point ${ref} from ${h.job ? `job ${h.job} on ` : ''}${h.host} (pid ${h.pid}): ${claim.took.why}`);
     }
     const st = await o.state();
-    if (st.state === 'completed' || (st.state === 'running' && !claim.took.broke)) return o.report.info(skipLine(st)!);
-    const cont = st.state === 'running' ? st.dir : await interruptedRunOf(o.runsDir, rec, p, o.identities ?? new IdentityCache());
-    if (cont) o.report.info(`point ${ref}: continuing ${cont} (${st.state === 'running' ? 'its process is gone' : 'interrupted, with a checkpoint'})`);
-    await o.run(cont ?? undefined);
+    const d = await decide(st, !!claim.took.broke, () => interruptedRunOf(o.runsDir, rec, p, o.identities ?? new IdentityCache()));
+    if (d.action === 'skip') return o.report.info(skipLine(st)!);
+    if (d.action === 'continue') o.report.info(`point ${ref}: continuing ${d.dir} (${st.state === 'running' ? 'its process is gone' : 'interrupted, with a checkpoint'})`);
+    await o.run(d.action === 'continue' ? d.dir : undefined);
   } finally {
     claim.release();
   }
@@ -73,12 +73,26 @@ export async function pointDecision(rec: SweepRecord, p: LoadedPoint, o: Pick<Cl
   const held = await inspectClaim(o.runsDir, rec.id, p.point.index, o.claim);
   if (held?.alive && held.holder) return `${claimedLine(ref, held.holder)}: a task now would not run it`;
   const st = await o.state();
+  // a task would break a stale claim to get in (runClaimedPoint's claim.took.broke)
+  const d = await decide(st, !!held, () => interruptedRunOf(o.runsDir, rec, p, o.identities ?? new IdentityCache()));
   const stale = held ? ` (its claim is stale: ${held.why})` : '';
   if (st.state === 'completed') return `already completed: ${st.dir}; a task now would skip it`;
   if (st.state === 'running') {
-    return held ? `${st.dir} says running but its claim is stale (${held.why}); a task now would continue it there`
+    return d.action === 'continue' ? `${st.dir} says running but its claim is stale (${held!.why}); a task now would continue it there`
       : `running in ${st.dir} (no claim: started outside exp run --point?); a task now would skip it`;
   }
-  const cont = await interruptedRunOf(o.runsDir, rec, p, o.identities ?? new IdentityCache());
-  return cont ? `a task now would continue ${cont} from its checkpoint${stale}` : `a task now would run it in a fresh run directory${stale}`;
+  return d.action === 'continue' ? `a task now would continue ${d.dir} from its checkpoint${stale}` : `a task now would run it in a fresh run directory${stale}`;
+}
+
+type Decision = { action: 'skip' } | { action: 'continue'; dir: string } | { action: 'fresh' };
+
+/**
+ * The one rule for a claimed point (see the top of this file): skip a completed run, and a running
+ * one unless its stale claim was broken; continue that run, or the newest interrupted run with a
+ * checkpoint; otherwise run fresh.
+ */
+async function decide(st: PointState, brokeStaleClaim: boolean, interrupted: () => Promise<string | null>): Promise<Decision> {
+  if (st.state === 'completed' || (st.state === 'running' && !brokeStaleClaim)) return { action: 'skip' };
+  const dir = st.state === 'running' ? st.dir : await interrupted();
+  return dir ? { action: 'continue', dir } : { action: 'fresh' };
 }

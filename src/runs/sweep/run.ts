@@ -171,12 +171,8 @@ export function loadRecordedSweep(runsDir: string, id: string): { record: SweepR
  * cluster array task), unless a run with its identity is already completed or running.
  */
 export async function runRecordedPoint(ref: string, o: Omit<SweepRunOptions, 'launcher'>): Promise<void> {
-  const { id, n } = parsePointRef(ref);
-  const rec = readSweepRecord(o.runsDir, id);
-  const point = rec.points[n];
-  if (!point) throw new UserError(`--point ${ref}: sweep ${id} has points 0 to ${rec.points.length - 1}.`);
-  const p = loadRecordedPoint(rec, o.runsDir, point);
-  o.report.info(`point ${n + 1}/${rec.points.length} (${id}/${n}): ${fmtPoint(point.point)}`);
+  const { rec, p, label } = recordedPoint(ref, o.runsDir);
+  o.report.info(label);
   // claimed first, then decided from the records (claimed.ts: who continues what)
   const ids = o.identities ?? new IdentityCache();
   await runClaimedPoint(rec, p, {
@@ -188,12 +184,17 @@ export async function runRecordedPoint(ref: string, o: Omit<SweepRunOptions, 'la
 
 /** `exp run --point <sweep>/<n> --dry-run`: the point, its plan's config and what a task would do now. */
 export async function describeRecordedPoint(ref: string, runsDir: string): Promise<{ label: string; config: ExperimentConfig; decision: string }> {
+  const { rec, p, label } = recordedPoint(ref, runsDir);
+  const ids = new IdentityCache();
+  const decision = await pointDecision(rec, p, { runsDir, identities: ids, state: () => pointState(runsDir, rec, p, ids) });
+  return { label, config: p.config, decision };
+}
+
+/** Point n of a recorded sweep (`<sweep>/<n>`), loaded and validated, with its progress label. */
+function recordedPoint(ref: string, runsDir: string): { rec: SweepRecord; p: LoadedPoint; label: string } {
   const { id, n } = parsePointRef(ref);
   const rec = readSweepRecord(runsDir, id);
   const point = rec.points[n];
   if (!point) throw new UserError(`--point ${ref}: sweep ${id} has points 0 to ${rec.points.length - 1}.`);
-  const p = loadRecordedPoint(rec, runsDir, point);
-  const ids = new IdentityCache();
-  const decision = await pointDecision(rec, p, { runsDir, identities: ids, state: () => pointState(runsDir, rec, p, ids) });
-  return { label: `point ${n + 1}/${rec.points.length} (${id}/${n}): ${fmtPoint(point.point)}`, config: p.config, decision };
+  return { rec, p: loadRecordedPoint(rec, runsDir, point), label: `point ${n + 1}/${rec.points.length} (${id}/${n}): ${fmtPoint(point.point)}` };
 }

@@ -4,7 +4,11 @@
       "target_name": "exp_native",
       "sources": ["addon.cc", "conv.cc", "matmul.cc", "pool.cc", "reduce.cc", "batchnorm.cc", "elementwise.cc", "optim.cc"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-fopenmp"],
+      # -fno-trapping-math: no program here reads floating-point exception flags, and with it GCC
+      # vectorizes loops that hold selects (exp_vec's clamps in common.h). Values do not change.
+      # -ffp-contract=off: no fused multiply-adds in exp's own loops, so the AVX-512/AVX2/SSE2
+      # versions of a kernel (EXP_SIMD_CLONES) give the same bits (oneDNN picks its own kernels).
+      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-fopenmp", "-fno-trapping-math", "-ffp-contract=off"],
       "libraries": ["-ldnnl", "-lgomp"]
     }
   ]

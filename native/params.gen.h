@@ -121,10 +121,11 @@ enum : int { mean, outer, mid, inner, x, out, count };
 }  // namespace reduce_middle_p
 void run_reduce_middle(uint8_t *heap, const double *p);
 
-// batchNorm: y = (x - mean) * scale / sqrt(variance + eps) + offset per channel of the last axis (batchnorm.cc)
+// batchNorm: y = act((x - mean) * scale / sqrt(variance + eps) + offset) per channel of the last axis (batchnorm.cc)
 //   rows: elements / channels
 //   channels: C
 //   eps: variance epsilon
+//   act: activation applied to the normalised value: 0 none, 1 relu, 2 relu6, 3 swish
 //   x: offset: x
 //   mean: offset: mean [C]
 //   variance: offset: variance [C]
@@ -132,14 +133,15 @@ void run_reduce_middle(uint8_t *heap, const double *p);
 //   scale: offset: scale (gamma) [C]; -1 without
 //   y: offset: y
 namespace batch_norm_p {
-enum : int { rows, channels, eps, x, mean, variance, offset, scale, y, count };
+enum : int { rows, channels, eps, act, x, mean, variance, offset, scale, y, count };
 }  // namespace batch_norm_p
 void run_batch_norm(uint8_t *heap, const double *p);
 
-// batchNormTrain: batch normalisation in training: y from the batch's own mean and biased variance, which are outputs too (batchnorm.cc)
+// batchNormTrain: batch normalisation in training: y = act(normalised x) from the batch's own mean and biased variance, which are outputs too (batchnorm.cc)
 //   rows: elements / channels
 //   channels: C
 //   eps: variance epsilon
+//   act: activation applied to the normalised value: 0 none, 1 relu, 2 relu6, 3 swish
 //   x: offset: x
 //   gamma: offset: gamma [C]; -1 without
 //   beta: offset: beta [C]; -1 without
@@ -147,24 +149,26 @@ void run_batch_norm(uint8_t *heap, const double *p);
 //   mean: offset: the batch mean [C] (output)
 //   variance: offset: the batch variance [C] (output)
 namespace batch_norm_train_p {
-enum : int { rows, channels, eps, x, gamma, beta, y, mean, variance, count };
+enum : int { rows, channels, eps, act, x, gamma, beta, y, mean, variance, count };
 }  // namespace batch_norm_train_p
 void run_batch_norm_train(uint8_t *heap, const double *p);
 
-// batchNormGrad: batchNormTrain's gradient through x (statistics included), gamma and beta (batchnorm.cc)
+// batchNormGrad: batchNormTrain's gradient through its activation and x (statistics included), gamma and beta (batchnorm.cc)
 //   rows: elements / channels
 //   channels: C
 //   eps: variance epsilon
+//   act: the forward's activation, as batchNormTrain's (the gradient recomputes the normalised value from x)
 //   dy: offset: dy
 //   x: offset: x
 //   mean: offset: the forward's mean [C]
 //   variance: offset: the forward's variance [C]
 //   gamma: offset: gamma [C]; -1 without
+//   beta: offset: beta [C]; -1 without (read only with an activation)
 //   dx: offset: dx
 //   dgamma: offset: dgamma [C]
 //   dbeta: offset: dbeta [C]
 namespace batch_norm_grad_p {
-enum : int { rows, channels, eps, dy, x, mean, variance, gamma, dx, dgamma, dbeta, count };
+enum : int { rows, channels, eps, act, dy, x, mean, variance, gamma, beta, dx, dgamma, dbeta, count };
 }  // namespace batch_norm_grad_p
 void run_batch_norm_grad(uint8_t *heap, const double *p);
 
@@ -235,9 +239,9 @@ inline const char *const max_pool_names[] = {"grad", "batch", "inH", "inW", "cha
 inline const char *const tile_names[] = {"rank", "x", "out", "shape[rank]", "reps[rank]"};
 inline const char *const reduce_names[] = {"mean", "leading", "outer", "inner", "x", "out"};
 inline const char *const reduce_middle_names[] = {"mean", "outer", "mid", "inner", "x", "out"};
-inline const char *const batch_norm_names[] = {"rows", "channels", "eps", "x", "mean", "variance", "offset", "scale", "y"};
-inline const char *const batch_norm_train_names[] = {"rows", "channels", "eps", "x", "gamma", "beta", "y", "mean", "variance"};
-inline const char *const batch_norm_grad_names[] = {"rows", "channels", "eps", "dy", "x", "mean", "variance", "gamma", "dx", "dgamma", "dbeta"};
+inline const char *const batch_norm_names[] = {"rows", "channels", "eps", "act", "x", "mean", "variance", "offset", "scale", "y"};
+inline const char *const batch_norm_train_names[] = {"rows", "channels", "eps", "act", "x", "gamma", "beta", "y", "mean", "variance"};
+inline const char *const batch_norm_grad_names[] = {"rows", "channels", "eps", "act", "dy", "x", "mean", "variance", "gamma", "beta", "dx", "dgamma", "dbeta"};
 inline const char *const binary_names[] = {"op", "n", "channels", "aMode", "bMode", "a", "b", "out", "mid"};
 inline const char *const adam_names[] = {"n", "b1", "c1", "b2", "c2", "sqrtBc2", "eps", "step", "wdMode", "wdFactor", "w", "g", "m", "v", "wOut", "mOut", "vOut"};
 inline const char *const swish_names[] = {"grad", "n", "x", "dy", "out", "kind"};
@@ -249,9 +253,9 @@ inline const Layout kLayouts[] = {
     {"tile", run_tile, tile_names, 5, tile_p::count, tile_p::array_lengths, 2},
     {"reduce", run_reduce, reduce_names, 6, reduce_p::count, nullptr, 0},
     {"reduceMiddle", run_reduce_middle, reduce_middle_names, 6, reduce_middle_p::count, nullptr, 0},
-    {"batchNorm", run_batch_norm, batch_norm_names, 9, batch_norm_p::count, nullptr, 0},
-    {"batchNormTrain", run_batch_norm_train, batch_norm_train_names, 9, batch_norm_train_p::count, nullptr, 0},
-    {"batchNormGrad", run_batch_norm_grad, batch_norm_grad_names, 11, batch_norm_grad_p::count, nullptr, 0},
+    {"batchNorm", run_batch_norm, batch_norm_names, 10, batch_norm_p::count, nullptr, 0},
+    {"batchNormTrain", run_batch_norm_train, batch_norm_train_names, 10, batch_norm_train_p::count, nullptr, 0},
+    {"batchNormGrad", run_batch_norm_grad, batch_norm_grad_names, 13, batch_norm_grad_p::count, nullptr, 0},
     {"binary", run_binary, binary_names, 9, binary_p::count, nullptr, 0},
     {"adam", run_adam, adam_names, 17, adam_p::count, nullptr, 0},
     {"swish", run_swish, swish_names, 6, swish_p::count, nullptr, 0},

@@ -45,7 +45,7 @@ test('concat pooling doubles the pooled width; avg pooling and hidden 0 feed the
 
 test('concat pooling is [global average, global max] of the feature map', () => {
   const m = buildModel(spec({}, { hidden: 0, dropout: 0 }));
-  const feat = m.getLayer('block3.relu').output as tf.SymbolicTensor;
+  const feat = m.getLayer('block3.bn').output as tf.SymbolicTensor;
   const pooled = m.getLayer('head.pool').output as tf.SymbolicTensor;
   const probe = tf.model({ inputs: m.inputs, outputs: [feat, pooled] });
   const [f, p] = probe.predict(tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 3)) as tf.Tensor[];

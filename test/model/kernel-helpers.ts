@@ -6,6 +6,7 @@ import { tf } from '../../src/model/tf.ts';
 import { ensureBackend } from '../../src/model/backend.ts';
 import { FreezableBatchNorm } from '../../src/model/layers/index.ts';
 import { Rng } from '../../src/util/rng.ts';
+import type { BatchNormActivation } from '../../src/model/kernels/batch-norm-names.ts';
 
 /** Runs `kernel` on the active backend and returns its (first) output's values (inputs: [data, shape]). */
 export function runKernel(kernel: string, inputs: Record<string, [Float32Array, number[]]>, attrs: object): Float32Array {
@@ -31,7 +32,7 @@ export function relError(ref: Float32Array, got: Float32Array): number {
 /** A FreezableBatchNorm in training (batch statistics) on the backend `activate` selects: its
  * output, the moving statistics it leaves, the gradients of sum(y * r) for x, gamma and beta, and
  * the kernels it ran. */
-async function batchNormTraining(activate: () => Promise<unknown>, shape: number[], seed: number) {
+async function batchNormTraining(activate: () => Promise<unknown>, shape: number[], seed: number, activation?: BatchNormActivation) {
   await activate();
   const rng = new Rng(seed);
   const uniform = (s: number[]) => Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => rng.uniform(-1, 1));
@@ -39,9 +40,10 @@ async function batchNormTraining(activate: () => Promise<unknown>, shape: number
   // an offset mean and uneven scales, as activations have
   const x = tf.tensor(uniform(shape).map((v, i) => 3 + v * (1 + (i % c))), shape);
   const r = tf.tensor(uniform(shape), shape);
-  const bn = new FreezableBatchNorm({ momentum: 0.9, epsilon: 1e-5 });
+  const bn = new FreezableBatchNorm({ momentum: 0.9, epsilon: 1e-5, activation });
   bn.build(x.shape);
-  bn.setWeights([tf.tensor(uniform([c]).map((v) => v + 1.5)), tf.tensor(uniform([c])),
+  // gamma 1-5 and beta around 0.5: the normalised values cross relu's 0 and relu6's 6
+  bn.setWeights([tf.tensor(uniform([c]).map((v) => 2 * v + 3)), tf.tensor(uniform([c]).map((v) => v + 0.5)),
     tf.tensor(uniform([c])), tf.tensor(uniform([c]).map((v) => v + 2))]);
   const [gamma, beta] = bn.trainableWeights.map((w) => w.read() as tf.Variable);
   const loss = (t: tf.Tensor) => tf.sum(tf.mul(bn.apply(t, { training: true }) as tf.Tensor, r)) as tf.Scalar;
@@ -64,17 +66,21 @@ async function batchNormTraining(activate: () => Promise<unknown>, shape: number
 }
 
 /** Batch norm in training on the backend `activate` selects runs exp's fused kernels and equals
- * tfjs' own code on cpu (relative error < 1e-4), bit-identically when repeated. */
-export async function compareBatchNormTraining(activate: () => Promise<unknown>, shape: number[], seed: number): Promise<void> {
-  const ref = await batchNormTraining(() => ensureBackend('cpu'), shape, seed);
-  const got = await batchNormTraining(activate, shape, seed);
+ * tfjs' own code on cpu (relative error < 1e-4), bit-identically when repeated. With an
+ * activation, the fused kernels apply it (no separate activation kernel runs) and cpu applies
+ * tfjs' own after tfjs' batch norm. */
+export async function compareBatchNormTraining(activate: () => Promise<unknown>, shape: number[], seed: number,
+  activation?: BatchNormActivation): Promise<void> {
+  const ref = await batchNormTraining(() => ensureBackend('cpu'), shape, seed, activation);
+  const got = await batchNormTraining(activate, shape, seed, activation);
   assert.ok(got.kernels.has('ExpBatchNormTrain') && got.kernels.has('ExpBatchNormTrainGrad'), [...got.kernels].join(' '));
   assert.ok(!got.kernels.has('FusedBatchNorm') && !ref.kernels.has('ExpBatchNormTrain'));
+  for (const separate of ['Relu', 'ExpRelu6', 'ExpSwish', 'Sigmoid', 'Minimum']) assert.ok(!got.kernels.has(separate), `${separate} ran`);
   for (const k of ['y', 'gx', 'gGamma', 'gBeta'] as const) {
     const err = relError(ref[k], got[k]);
     assert.ok(err < 1e-4, `${k}: relative error ${err.toExponential(2)}`);
   }
   ref.moving.forEach((m, i) => assert.ok(relError(m, got.moving[i]) < 1e-5, `moving ${i ? 'variance' : 'mean'}`));
-  const again = await batchNormTraining(activate, shape, seed);
+  const again = await batchNormTraining(activate, shape, seed, activation);
   for (const k of ['y', 'gx', 'gGamma', 'gBeta'] as const) assert.deepEqual(again[k], got[k], `${k} not bit-identical`);
 }

@@ -216,6 +216,7 @@ function customModel(seed: number): tf.LayersModel {
   x = b.act(x, 'g.act', 'swish');
   x = b.maxPool(x, 'pool', 3, 1, 1);
   x = b.conv(x, 'strided', { filters: 8, kernel: 3, stride: 2 }); // dense, padding 1 in the conv
+  x = b.bnAct(x, 'strided.bn', 'relu6'); // the activation inside the batch-norm layer
   x = b.conv(x, 'dw', { filters: 8, kernel: 3, groups: 8 });
   x = b.conv(x, 'dw2', { filters: 8, kernel: 3, stride: 2, groups: 8 }); // padding 1 in the depthwise conv
   x = b.se(x, 'se', 2, 'relu', ['fc1', 'fc2']);
@@ -227,10 +228,12 @@ test('a model with GroupConv2D (grouped and padded), PaddedMaxPooling2D, Freezab
   const m = customModel(1);
   // give the batch norm non-trivial statistics
   m.getLayer('g.bn').setWeights([rand([8], 1).add(1.5), rand([8], 2), rand([8], 3), rand([8], 4).abs().add(0.5)]);
+  m.getLayer('strided.bn').setWeights([rand([8], 5).add(1.5), rand([8], 6), rand([8], 8), rand([8], 9).abs().add(0.5)]);
   let artifacts: tf.io.ModelArtifacts | undefined;
   await m.save(tf.io.withSaveHandler(async (a) => { artifacts = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
   const json = JSON.stringify(artifacts!.modelTopology);
   for (const cls of ['GroupConv2D', 'FreezableBatchNorm', 'SeededDropout', 'PaddedMaxPooling2D', 'PaddedDepthwiseConv2D']) assert.ok(json.includes(`"${cls}"`), cls);
+  assert.ok(json.includes('"activation":"relu6"'), 'the batch norm\'s activation is in the topology');
   const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
   const x = rand([2, 8, 8, 8], 7);
   assert.equal(maxAbsDiff(m.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor), 0);

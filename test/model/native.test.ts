@@ -372,6 +372,38 @@ for (const [shape, seed] of [[[4, 5, 6, 8], 1], [[3, 7, 3, 5], 2], [[50, 16], 3]
   });
 }
 
+for (const activation of ['relu', 'relu6', 'swish'] as const) {
+  for (const [shape, seed] of [[[4, 5, 6, 8], 1], [[2, 9, 7, 33], 5]] as [number[], number][]) {
+    test(`batch norm + ${activation} in training [${shape}] runs as the addon's fused kernels and matches tfjs' batch norm then ${activation} on cpu`, { skip }, async () => {
+      await compareBatchNormTraining(useNative, shape, seed, activation);
+    });
+  }
+  test(`batch norm + ${activation} in inference is one addon kernel on native and equals tfjs' batch norm then ${activation} on cpu`, { skip }, async () => {
+    const { FreezableBatchNorm } = await import('../../src/model/layers/index.ts');
+    const shape = [2, 9, 7, 33];
+    const run = async (activate: () => Promise<unknown>) => {
+      await activate();
+      const rng = new Rng(6);
+      const u = (n: number, lo: number, hi: number) => tf.tensor(Float32Array.from({ length: n }, () => rng.uniform(lo, hi)));
+      const bn = new FreezableBatchNorm({ momentum: 0.9, epsilon: 1e-5, activation });
+      bn.build(shape);
+      // gamma, beta, moving mean, moving variance; outputs cross 0 and 6
+      bn.setWeights([u(33, 1, 5), u(33, -1, 2), u(33, -1, 1), u(33, 0.5, 2)]);
+      const x = tf.reshape(u(shape.reduce((a, b) => a * b), -4, 4), shape);
+      const profile = await tf.profile(() => { (bn.apply(x) as tf.Tensor).dispose(); });
+      const y = bn.apply(x) as tf.Tensor;
+      const out = { y: y.dataSync() as Float32Array, kernels: profile.kernels.map((k) => k.name) };
+      tf.dispose([x, y]);
+      bn.weights.forEach((w) => w.dispose());
+      return out;
+    };
+    const ref = await run(() => ensureBackend('cpu'));
+    const got = await run(useNative);
+    assert.deepEqual(got.kernels, ['ExpBatchNormInfer']);
+    assert.ok(relError(ref.y, got.y) < 1e-5, `relative error ${relError(ref.y, got.y)}`);
+  });
+}
+
 test('a frozen batch norm on native keeps tfjs\' inference path and its statistics', { skip }, async () => {
   await useNative();
   const { FreezableBatchNorm } = await import('../../src/model/layers/index.ts');

@@ -24,11 +24,11 @@ function mbconv(b: NetBuilder, x: ST, p: string, e: number, k: number, s: number
   let bnDw = 'bn1';
   if (e !== 1) {
     // timm InvertedResidual: conv_pw, bn1, conv_dw, bn2, se, conv_pwl, bn3
-    y = b.act(b.bn(b.conv(y, `${p}.conv_pw`, { filters: mid, kernel: 1 }), `${p}.bn1`), `${p}.bn1.act`, 'swish');
+    y = b.bnAct(b.conv(y, `${p}.conv_pw`, { filters: mid, kernel: 1 }), `${p}.bn1`, 'swish');
     bnDw = 'bn2';
   }
   y = b.conv(y, `${p}.conv_dw`, { filters: mid, kernel: k, stride: s, groups: mid });
-  y = b.act(b.bn(y, `${p}.${bnDw}`), `${p}.${bnDw}.act`, 'swish');
+  y = b.bnAct(y, `${p}.${bnDw}`, 'swish');
   y = b.se(y, `${p}.se`, rd, 'swish', ['conv_reduce', 'conv_expand']);
   // timm DepthwiseSeparableConv: conv_dw, bn1, se, conv_pw, bn2
   const [proj, bnProj] = e === 1 ? ['conv_pw', 'bn2'] : ['conv_pwl', 'bn3'];
@@ -47,11 +47,11 @@ export const efficientnetB0: Backbone = {
     noWidth('efficientnet_b0', opts);
     const b = new NetBuilder(opts.seed);
     let x = b.conv(input, 'conv_stem', { filters: 32, kernel: 3, stride: 2 });
-    x = b.act(b.bn(x, 'bn1'), 'bn1.act', 'swish');
+    x = b.bnAct(x, 'bn1', 'swish');
     STAGES.forEach(([e, k, s, out, n], i) => {
       for (let j = 0; j < n; j++) x = mbconv(b, x, `blocks.${i}.${j}`, e, k, j === 0 ? s : 1, out);
     });
     x = b.conv(x, 'conv_head', { filters: 1280, kernel: 1 });
-    return b.act(b.bn(x, 'bn2'), 'bn2.act', 'swish');
+    return b.bnAct(x, 'bn2', 'swish');
   },
 };

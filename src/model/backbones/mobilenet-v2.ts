@@ -20,8 +20,7 @@ function makeDivisible(v: number, d = 8): number {
 }
 
 function convBnRelu6(b: NetBuilder, x: ST, p: string, filters: number, kernel: number, stride: number, groups = 1): ST {
-  const y = b.bn(b.conv(x, `${p}.0`, { filters, kernel, stride, groups }), `${p}.1`);
-  return b.act(y, `${p}.2`, 'relu6');
+  return b.bnAct(b.conv(x, `${p}.0`, { filters, kernel, stride, groups }), `${p}.1`, 'relu6');
 }
 
 function invertedResidual(b: NetBuilder, x: ST, p: string, t: number, out: number, stride: number): ST {

@@ -10,16 +10,16 @@ const WIDTHS = [64, 128, 256, 512];
 
 function basic(b: NetBuilder, x: ST, p: string, planes: number, stride: number): ST {
   let y = b.conv(x, `${p}.conv1`, { filters: planes, kernel: 3, stride });
-  y = b.act(b.bn(y, `${p}.bn1`), `${p}.relu1`, 'relu');
+  y = b.bnAct(y, `${p}.bn1`, 'relu');
   y = b.bn(b.conv(y, `${p}.conv2`, { filters: planes, kernel: 3 }), `${p}.bn2`);
   return b.act(b.add(y, shortcut(b, x, p, planes, stride), `${p}.add`), `${p}.relu2`, 'relu');
 }
 
 function bottleneck(b: NetBuilder, x: ST, p: string, planes: number, stride: number): ST {
   let y = b.conv(x, `${p}.conv1`, { filters: planes, kernel: 1 });
-  y = b.act(b.bn(y, `${p}.bn1`), `${p}.relu1`, 'relu');
+  y = b.bnAct(y, `${p}.bn1`, 'relu');
   y = b.conv(y, `${p}.conv2`, { filters: planes, kernel: 3, stride });
-  y = b.act(b.bn(y, `${p}.bn2`), `${p}.relu2`, 'relu');
+  y = b.bnAct(y, `${p}.bn2`, 'relu');
   y = b.bn(b.conv(y, `${p}.conv3`, { filters: planes * 4, kernel: 1 }), `${p}.bn3`);
   return b.act(b.add(y, shortcut(b, x, p, planes * 4, stride), `${p}.add`), `${p}.relu3`, 'relu');
 }
@@ -44,7 +44,7 @@ function resnet(name: string, blocks: number[], kind: 'basic' | 'bottleneck', pa
       noWidth(name, opts);
       const b = new NetBuilder(opts.seed);
       let x = b.conv(input, 'conv1', { filters: 64, kernel: 7, stride: 2 });
-      x = b.act(b.bn(x, 'bn1'), 'relu', 'relu');
+      x = b.bnAct(x, 'bn1', 'relu');
       x = b.maxPool(x, 'maxpool', 3, 2, 1);
       WIDTHS.forEach((planes, i) => {
         for (let j = 0; j < blocks[i]; j++) {

@@ -16,9 +16,9 @@ function block(b: NetBuilder, x: ST, p: string, planes: number, stride: number):
   const width = Math.floor(planes * BASE_WIDTH / 64) * GROUPS;
   const out = planes * 4;
   let y = b.conv(x, `${p}.conv1`, { filters: width, kernel: 1 });
-  y = b.act(b.bn(y, `${p}.bn1`), `${p}.relu1`, 'relu');
+  y = b.bnAct(y, `${p}.bn1`, 'relu');
   y = b.conv(y, `${p}.conv2`, { filters: width, kernel: 3, stride, groups: GROUPS });
-  y = b.act(b.bn(y, `${p}.bn2`), `${p}.relu2`, 'relu');
+  y = b.bnAct(y, `${p}.bn2`, 'relu');
   y = b.bn(b.conv(y, `${p}.conv3`, { filters: out, kernel: 1 }), `${p}.bn3`);
   y = b.se(y, `${p}.se_module`, Math.floor(out / REDUCTION), 'relu', ['fc1', 'fc2']);
   let r = x;
@@ -47,7 +47,7 @@ export const seResnext50: Backbone = {
     noWidth('se_resnext50_32x4d', opts);
     const b = new NetBuilder(opts.seed);
     let x = b.conv(input, 'layer0.conv1', { filters: 64, kernel: 7, stride: 2, padding: 3 });
-    x = b.act(b.bn(x, 'layer0.bn1'), 'layer0.relu1', 'relu');
+    x = b.bnAct(x, 'layer0.bn1', 'relu');
     const h = x.shape[1] as number;
     const w = x.shape[2] as number;
     x = b.maxPool(x, 'layer0.pool', 3, 2, [[0, ceilModePad(h, 3, 2)], [0, ceilModePad(w, 3, 2)]]);

@@ -21,8 +21,7 @@ export const tiny: Backbone = {
     let x = input;
     widths(opts.width).forEach((c, i) => {
       x = b.conv(x, `block${i}.conv`, { filters: c, kernel: 3, stride: 2 });
-      x = b.bn(x, `block${i}.bn`);
-      x = b.act(x, `block${i}.relu`, 'relu');
+      x = b.bnAct(x, `block${i}.bn`, 'relu');
     });
     return x;
   },

@@ -1,7 +1,16 @@
-// Names of exp's fused batch-norm training kernels (batch-norm-train.ts uses them; wasm registers
-// JS versions, batch-norm-wasm.ts, and the native backend the addon's, native.ts). The forward
-// takes {x, gamma, beta} and returns [y, mean, variance]; the gradient takes {dy, x, mean,
-// variance, gamma} and returns [dx, dgamma, dbeta]; both have attrs {epsilon}, x is seen as
-// [rows, C] over its last axis, and gamma/beta are [C] (optional).
+// Names of exp's fused batch-norm kernels (batch-norm-train.ts uses them; wasm registers JS
+// versions of the training pair, batch-norm-wasm.ts, and the native backend the addon's,
+// native.ts). The training forward takes {x, gamma, beta} and returns [y, mean, variance]; its
+// gradient takes {dy, x, mean, variance, gamma, beta} and returns [dx, dgamma, dbeta]; both have
+// attrs {epsilon, activation?}, x is seen as [rows, C] over its last axis, and gamma/beta are [C]
+// (optional). `activation` (relu, relu6 or swish; absent: none) is applied to the normalised value
+// in the same pass, and the gradient goes through it (recomputing the normalised value from x).
+// The inference form (native only) takes {x, mean, variance, offset, scale} with attrs {epsilon,
+// activation?}: tfjs' FusedBatchNorm followed by the activation, in one pass.
 export const BATCH_NORM_TRAIN = 'ExpBatchNormTrain';
 export const BATCH_NORM_GRAD = 'ExpBatchNormTrainGrad';
+export const BATCH_NORM_INFER = 'ExpBatchNormInfer';
+
+/** The activations the fused kernels apply. */
+export type BatchNormActivation = 'relu' | 'relu6' | 'swish';
+export const BATCH_NORM_ACTIVATIONS: readonly BatchNormActivation[] = ['relu', 'relu6', 'swish'];

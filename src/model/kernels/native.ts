@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf } from '../tf.ts';
 import type { BackendWasm, TensorInfo } from './wasm-util.ts';
-import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from './batch-norm-names.ts';
+import { BATCH_NORM_GRAD, BATCH_NORM_INFER, BATCH_NORM_TRAIN } from './batch-norm-names.ts';
 import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group-conv.ts';
 import { ADAM_UPDATE, adamScalars, type AdamAttrs } from './adam.ts';
 import { RELU6, RELU6_GRAD, SWISH, SWISH_GRAD } from './swish.ts';
@@ -334,21 +334,38 @@ function reduce(mean: boolean, name: string) {
   };
 }
 
+/** The addon's code for a fused kernel's `activation` attribute (batch-norm-names.ts). */
+const BN_ACT: Record<string, number> = { linear: 0, relu: 1, relu6: 2, swish: 3 };
+function bnActivation(attrs: Record<string, unknown>, kernelName: string): number {
+  const a = attrs.activation ?? 'linear';
+  const code = typeof a === 'string' ? BN_ACT[a] : undefined;
+  if (code === undefined) throw new Error(`${kernelName}: unknown activation ${JSON.stringify(a)}`);
+  return code;
+}
+
 /** FusedBatchNorm (the inference form tfjs layers also use in training, with batch statistics):
- * mean, variance, offset and scale per channel of the last axis; other broadcasts fall back. */
-function batchNorm(args: Args): TensorInfo {
-  const { inputs: { x, mean, variance, offset, scale }, attrs, backend } = args;
-  const ch = x?.shape[x.shape.length - 1] ?? 0;
-  const perChannel = (t: TensorInfo | undefined) => !t || (t.shape.length >= 1
-    && t.shape[t.shape.length - 1] === ch && tf.util.sizeFromShape(t.shape) === ch);
-  if (!supported({}, x, mean, variance, offset, scale) || !mean || !variance || x!.shape.length < 1
-    || ![mean, variance, offset, scale].every(perChannel)) return fallback('FusedBatchNorm', args);
-  const out = backend.makeOutput(x!.shape, 'float32');
-  const at = (t: TensorInfo | undefined) => (t ? byteOffset(backend, t) : -1);
-  call(backend, 'batchNorm', { rows: tf.util.sizeFromShape(x!.shape) / ch, channels: ch,
-    eps: (attrs.varianceEpsilon as number | undefined) ?? 0.001, x: at(x), mean: at(mean), variance: at(variance),
-    offset: at(offset), scale: at(scale), y: at(out) });
-  return out;
+ * mean, variance, offset and scale per channel of the last axis; other broadcasts fall back.
+ * exp's ExpBatchNormInfer is the same with an activation applied in the same pass. */
+function batchNormInference(kernelName: string) {
+  return (args: Args): TensorInfo => {
+    const { inputs: { x, mean, variance, offset, scale }, attrs, backend } = args;
+    const ch = x?.shape[x.shape.length - 1] ?? 0;
+    const perChannel = (t: TensorInfo | undefined) => !t || (t.shape.length >= 1
+      && t.shape[t.shape.length - 1] === ch && tf.util.sizeFromShape(t.shape) === ch);
+    const act = kernelName === BATCH_NORM_INFER ? bnActivation(attrs, kernelName) : 0;
+    if (!supported({}, x, mean, variance, offset, scale) || !mean || !variance || x!.shape.length < 1
+      || ![mean, variance, offset, scale].every(perChannel)) {
+      if (act) throw new Error(`${kernelName}: needs float32 x with channels last and [C] statistics, got ${JSON.stringify(x?.shape)}`);
+      return fallback('FusedBatchNorm', args);
+    }
+    const out = backend.makeOutput(x!.shape, 'float32');
+    const at = (t: TensorInfo | undefined) => (t ? byteOffset(backend, t) : -1);
+    const eps = (kernelName === BATCH_NORM_INFER ? attrs.epsilon : attrs.varianceEpsilon) as number | undefined;
+    call(backend, 'batchNorm', { rows: tf.util.sizeFromShape(x!.shape) / ch, channels: ch,
+      eps: eps ?? 0.001, act, x: at(x), mean: at(mean), variance: at(variance),
+      offset: at(offset), scale: at(scale), y: at(out) });
+    return out;
+  };
 }
 
 // exp's own kernels for a batch-norm layer in training (batch statistics, batch-norm-names.ts),
@@ -369,13 +386,14 @@ function batchNormTrain(args: Args): TensorInfo[] {
   const mean = backend.makeOutput([ch], 'float32'), variance = backend.makeOutput([ch], 'float32');
   const at = (t: TensorInfo | undefined) => (t ? byteOffset(backend, t) : -1);
   call(backend, 'batchNormTrain', { rows: tf.util.sizeFromShape(x!.shape) / ch, channels: ch,
-    eps: attrs.epsilon as number, x: at(x), gamma: at(gamma), beta: at(beta), y: at(y), mean: at(mean), variance: at(variance) });
+    eps: attrs.epsilon as number, act: bnActivation(attrs, BATCH_NORM_TRAIN), x: at(x), gamma: at(gamma), beta: at(beta),
+    y: at(y), mean: at(mean), variance: at(variance) });
   return [y, mean, variance];
 }
 
 function batchNormGrad(args: Args): TensorInfo[] {
-  const { inputs: { dy, x, mean, variance, gamma }, attrs, backend } = args;
-  const ch = channels(x, mean, variance, gamma);
+  const { inputs: { dy, x, mean, variance, gamma, beta }, attrs, backend } = args;
+  const ch = channels(x, mean, variance, gamma, beta);
   if (!mean || !variance || !dy || !tf.util.arraysEqual(dy.shape, x!.shape) || dy.dtype !== 'float32') {
     throw new Error('native batch norm gradient: needs dy of x\'s shape, mean and variance');
   }
@@ -383,8 +401,8 @@ function batchNormGrad(args: Args): TensorInfo[] {
   const dgamma = backend.makeOutput([ch], 'float32'), dbeta = backend.makeOutput([ch], 'float32');
   const at = (t: TensorInfo | undefined) => (t ? byteOffset(backend, t) : -1);
   call(backend, 'batchNormGrad', { rows: tf.util.sizeFromShape(x!.shape) / ch, channels: ch,
-    eps: attrs.epsilon as number, dy: at(dy), x: at(x), mean: at(mean), variance: at(variance), gamma: at(gamma),
-    dx: at(dx), dgamma: at(dgamma), dbeta: at(dbeta) });
+    eps: attrs.epsilon as number, act: bnActivation(attrs, BATCH_NORM_GRAD), dy: at(dy), x: at(x), mean: at(mean),
+    variance: at(variance), gamma: at(gamma), beta: at(beta), dx: at(dx), dgamma: at(dgamma), dbeta: at(dbeta) });
   return [dx, dgamma, dbeta];
 }
 
@@ -495,7 +513,8 @@ export const nativeKernels: KernelConfig[] = [
   kernel('Tile', tile),
   kernel('Sum', reduce(false, 'Sum')),
   kernel('Mean', reduce(true, 'Mean')),
-  kernel('FusedBatchNorm', batchNorm),
+  kernel('FusedBatchNorm', batchNormInference('FusedBatchNorm')),
+  kernel(BATCH_NORM_INFER, batchNormInference(BATCH_NORM_INFER)),
   kernel('Add', binary(0, 'Add')),
   kernel('Sub', binary(1, 'Sub')),
   kernel('Multiply', binary(2, 'Multiply')),

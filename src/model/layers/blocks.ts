@@ -10,6 +10,7 @@ import { PaddedDepthwiseConv2D } from './depthwise.ts';
 import { Relu6, Swish } from './swish.ts';
 import { PaddedMaxPooling2D, type PoolPadding } from './max-pool.ts';
 import { batchNorm } from './batch-norm.ts';
+import type { BatchNormActivation } from '../kernels/batch-norm-names.ts';
 import { fnv1a32 } from '../../util/hash.ts';
 
 type ST = tf.SymbolicTensor;
@@ -93,6 +94,12 @@ export class NetBuilder {
 
   bn(x: ST, name: string, epsilon = 1e-5): ST {
     return sym(batchNorm(name, epsilon), x);
+  }
+
+  /** Batch norm `name` and the activation after it as one layer (FreezableBatchNorm's
+   * `activation`): on wasm and native the activation runs in the normalisation's own pass. */
+  bnAct(x: ST, name: string, kind: BatchNormActivation, epsilon = 1e-5): ST {
+    return sym(batchNorm(name, epsilon, kind), x);
   }
 
   /** An activation layer; swish and relu6 are exp's (one fused kernel each way on native, layers/swish.ts). */

@@ -10,6 +10,30 @@ namespace exp_native {
 // as the optimizer's op chain (optimizers.ts), one pass over w, g, m, v instead of about twelve
 // kernels each reading and writing whole tensors. Each thread owns a fixed block: no reductions.
 // params: adam_p (wd_mode 0 none, 1 L2, 2 decoupled; wd_factor wd, or 1 - lr*wd).
+namespace {
+
+// One thread's block, per weight-decay mode so that the loop has no branch and vectorizes
+// (`omp simd`: each element is read before it is written, so outputs may alias inputs).
+template <int WD>
+void adam_block(const float *w, const float *g, const float *m, const float *v, float *wo, float *mo,
+                float *vo, size_t i0, size_t i1, float b1, float c1, float b2, float c2, float sbc2,
+                float eps, float step, float wdf) {
+#pragma omp simd
+  for (size_t i = i0; i < i1; ++i) {
+    float wi = w[i], gi = g[i];
+    if (WD == 2) wi = wi * wdf;
+    if (WD == 1) gi = gi + wi * wdf;
+    const float mi = m[i] * b1 + gi * c1;
+    const float vi = v[i] * b2 + (gi * gi) * c2;
+    const float denom = std::sqrt(vi) / sbc2 + eps;
+    mo[i] = mi;
+    vo[i] = vi;
+    wo[i] = wi - (mi / denom) * step;
+  }
+}
+
+}  // namespace
+
 void run_adam(uint8_t *heap, const double *p) {
   namespace P = adam_p;
   const size_t n = static_cast<size_t>(p[P::n]);
@@ -22,22 +46,12 @@ void run_adam(uint8_t *heap, const double *p) {
   auto at = [&](int i) { return f32_at(heap, p, i); };
   const float *w = at(P::w), *g = at(P::g), *m = at(P::m), *v = at(P::v);
   float *wo = at(P::w_out), *mo = at(P::m_out), *vo = at(P::v_out);
+  auto block = wd_mode == 2 ? adam_block<2> : wd_mode == 1 ? adam_block<1> : adam_block<0>;
 #pragma omp parallel if (n >= kParallelMin)
   {
     const size_t t = static_cast<size_t>(omp_get_thread_num());
     const size_t nt = static_cast<size_t>(omp_get_num_threads());
-    const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
-    for (size_t i = i0; i < i1; ++i) {
-      float wi = w[i], gi = g[i];
-      if (wd_mode == 2) wi = wi * wdf;
-      else if (wd_mode == 1) gi = gi + wi * wdf;
-      const float mi = m[i] * b1 + gi * c1;
-      const float vi = v[i] * b2 + (gi * gi) * c2;
-      const float denom = std::sqrt(vi) / sbc2 + eps;
-      mo[i] = mi;
-      vo[i] = vi;
-      wo[i] = wi - (mi / denom) * step;
-    }
+    block(w, g, m, v, wo, mo, vo, n * t / nt, n * (t + 1) / nt, b1, c1, b2, c2, sbc2, eps, step, wdf);
   }
 }
 

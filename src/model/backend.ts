@@ -13,6 +13,7 @@ import { UserError } from '../errors.ts';
 import { Registry } from '../registry.ts';
 import type { RegisteredBackendName } from '../registry-names.gen.ts';
 import { registerWasmGradKernels } from './kernels/index.ts';
+import { registerMeanGradient } from './kernels/mean-grad.ts';
 import { tf } from './tf.ts';
 import { loadWebgpu, readHost, WebgpuUnavailable, type AdapterInfo, type WebgpuMode } from './webgpu/index.ts';
 
@@ -235,6 +236,7 @@ let current: BackendInfo | undefined;
 
 /** Idempotent selectBackend for tests and stages: loads once per name, then just re-activates. */
 export async function ensureBackend(name: BackendName = 'auto'): Promise<BackendInfo> {
+  registerMeanGradient(); // backend-independent: the same values as tfjs' own, fewer passes
   let info = loaded.get(name);
   if (!info) {
     info = await selectBackend(name);

@@ -1,6 +1,6 @@
 // Names of exp's fused batch-norm kernels (batch-norm-train.ts uses them; wasm registers JS
 // versions of the training pair, batch-norm-wasm.ts, and the native backend the addon's,
-// native.ts). The training forward takes {x, gamma, beta} and returns [y, mean, variance]; its
+// native.ts; only the addon's apply an activation). The training forward takes {x, gamma, beta} and returns [y, mean, variance]; its
 // gradient takes {dy, x, mean, variance, gamma, beta} and returns [dx, dgamma, dbeta]; both have
 // attrs {epsilon, activation?}, x is seen as [rows, C] over its last axis, and gamma/beta are [C]
 // (optional). `activation` (relu, relu6 or swish; absent: none) is applied to the normalised value

@@ -14,10 +14,10 @@ export function fusedBatchNormAvailable(): boolean {
   return !!tf.getKernel(BATCH_NORM_TRAIN, b) && !!tf.getKernel(BATCH_NORM_GRAD, b);
 }
 
-/** Whether the fused training kernels here also apply an activation: the JS (wasm) and addon
- * (native) ones do; webgpu's do not, and the layer applies the activation after them there. */
+/** Whether the fused training kernels here also apply an activation: the addon's (native) do;
+ * plain wasm's JS ones and webgpu's do not, and the layer applies the activation after them. */
 export function fusedActivationAvailable(): boolean {
-  return fusedBatchNormAvailable() && tf.getBackend() === 'wasm';
+  return fusedBatchNormAvailable() && fusedBatchNormInferenceAvailable();
 }
 
 /**

@@ -6,8 +6,8 @@
 // run as one fused kernel each (kernels/batch-norm-train.ts); the result and the moving-average
 // updates are tfjs' (same formulas); other backends run tfjs' own code.
 // A layer can carry the activation that follows it (relu, relu6 or swish: `activation`), applied in
-// the same pass where the backend's kernels fuse it (wasm and native in training, native in
-// inference) and as the separate op otherwise; it has no weights, so weight names do not change.
+// the same pass where the backend's kernels fuse it (native, in training and inference) and as the
+// separate op otherwise; it has no weights, so weight names do not change.
 import { tf } from '../tf.ts';
 import {
   fusedActivationAvailable, fusedBatchNormInference, fusedBatchNormInferenceAvailable, fusedBatchNormTraining,

@@ -6,11 +6,8 @@
       "cflags_cc!": ["-fno-exceptions"],
       # -fno-trapping-math: no program here reads floating-point exception flags, and with it GCC
       # vectorizes loops that hold selects (exp_vec's clamps in common.h). Values do not change.
-      # -ffp-contract=off: no fused multiply-adds in exp's own loops, so the AVX-512/AVX2/SSE2
-      # versions of a kernel (EXP_SIMD_CLONES) give the same bits (oneDNN picks its own kernels).
       # -fno-math-errno: sqrt becomes the instruction (errno is never read here); same values.
-      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-fopenmp", "-fno-trapping-math", "-ffp-contract=off",
-                    "-fno-math-errno"],
+      "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"],
       "libraries": ["-ldnnl", "-lgomp"]
     }
   ]

@@ -16,11 +16,14 @@ namespace exp_native {
 // costs more than the work (and far more when another process holds the other core).
 constexpr size_t kParallelMin = 1 << 15;
 
-// A function compiled three times, for AVX-512, AVX2 and the x86-64 baseline (SSE2), the best one
-// for this CPU chosen when the addon loads (GCC's function multi-versioning through ifunc). For
-// compute-bound loops; memory-bound ones gain nothing over SSE2. Elsewhere: one plain version.
+// A function compiled three times, for AVX-512, AVX2 with FMA (Haswell's set) and the x86-64
+// baseline (SSE2), the best one for this CPU chosen when the addon loads (GCC's function
+// multi-versioning through ifunc). For compute-bound loops; memory-bound ones gain nothing over
+// SSE2. Elsewhere: one plain version. The AVX versions fuse multiply-adds, so their results can
+// differ from the baseline's (and each other's) in the last bit, as oneDNN's kernels differ by
+// instruction set; on one CPU every call gives the same bits wherever a value sits in the array.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define EXP_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#define EXP_SIMD_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 #else
 #define EXP_SIMD_CLONES
 #endif
@@ -34,10 +37,9 @@ void add_row_f64(double *acc, const float *row, size_t n);
 // coefficients): relative error under 2e-7 (1-2 ulp; 1.2e-7 measured over [-6, 6]). v is clamped to
 // [-87.3, 88.3], where e^v and 2^n are normal floats: e^-87.3 ~ 1.2e-38 stands for anything smaller
 // (as 0 would: 1 + e^v is 1 in float), e^88.3 ~ 2.1e38 for anything larger. NaN stays
-// NaN. The same operations run in the vector body and the scalar tail, without FMA contraction on
-// any target (binding.gyp turns contraction off), so a value's result depends neither on where it
-// sits in the array nor on the CPU. (GCC vectorizes the clamps' selects only with
-// -fno-trapping-math, also set there.)
+// NaN. The vector body and the scalar tail compile to the same operations, so a value's result
+// does not depend on where it sits in the array. (GCC vectorizes the clamps' selects only with
+// -fno-trapping-math: binding.gyp sets it.)
 inline float exp_vec(float v) {
   v = v < -87.3f ? -87.3f : v;
   v = v > 88.3f ? 88.3f : v;

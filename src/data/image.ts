@@ -103,6 +103,15 @@ const EOI = Buffer.from([0xff, 0xd9]);
 const IEND = Buffer.from('IEND', 'latin1');
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
+/** A sharp error's own words. libvips keeps one error buffer per process, so the message of a
+ * failed decode can carry other images' errors from concurrent decodes after its first clause
+ * ("...: premature end of JPEG image; VipsJpeg: JPEG datastream contains no image; ..."): only the
+ * first clause belongs to this file, and keeping only it makes the recorded detail repeatable. */
+export function sharpDetail(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n')[0].split('; ')[0].trim();
+}
+
 /** Open a decoder and read the header; classifies missing, empty and non-image inputs. */
 async function open(src: string | Buffer, name = typeof src === 'string' ? src : '<buffer>'): Promise<{ img: Sharp; width: number; height: number; alpha: boolean }> {
   const buf = typeof src === 'string' ? await readSource(src) : src;
@@ -112,7 +121,7 @@ async function open(src: string | Buffer, name = typeof src === 'string' ? src :
   try {
     meta = await img.metadata();
   } catch (e) {
-    throw new BadImageError(name, 'not an image', (e as Error).message);
+    throw new BadImageError(name, 'not an image', sharpDetail(e));
   }
   if (!meta.width || !meta.height) throw new BadImageError(name, 'not an image', 'no dimensions');
   return { img, width: meta.width, height: meta.height, alpha: !!meta.hasAlpha };
@@ -125,7 +134,7 @@ async function toRaw(img: Sharp, name: string, alpha: boolean): Promise<{ data: 
   try {
     return await img.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new BadImageError(name, 'truncated or corrupt', (e as Error).message);
+    throw new BadImageError(name, 'truncated or corrupt', sharpDetail(e));
   }
 }
 

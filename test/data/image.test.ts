@@ -157,3 +157,11 @@ test('jitter ops follow torchvision semantics', () => {
   applyJitter(h, [{ op: 'hue', shift: 1 / 3 }]);
   assert.deepEqual(Array.from(h.slice(0, 3), (v) => +v.toFixed(4)), [0, 1, 0]); // red -> green
 });
+
+test('a sharp error keeps only its own first clause: libvips\' shared error buffer can append other decodes\' errors', async () => {
+  const { sharpDetail } = await import('../../src/data/image.ts');
+  assert.equal(sharpDetail(new Error('Input buffer has corrupt header: VipsJpeg: premature end of JPEG image; VipsJpeg: JPEG datastream contains no image; VipsJpeg: premature end of JPEG image')),
+    'Input buffer has corrupt header: VipsJpeg: premature end of JPEG image');
+  assert.equal(sharpDetail(new Error('VipsJpeg: Corrupt JPEG data\nVipsJpeg: other')), 'VipsJpeg: Corrupt JPEG data');
+  assert.equal(sharpDetail(new Error('Input file is missing')), 'Input file is missing');
+});

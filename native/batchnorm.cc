@@ -3,10 +3,9 @@
 // optional relu, relu6 or swish applied in the same pass.
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
+#include "activations.h"
 #include "common.h"
 
 namespace exp_native {
@@ -17,32 +16,6 @@ namespace exp_native {
 // gradient recomputes the normalised value z from x and the saved statistics (the same float
 // operations as the forward, so the same z) instead of saving it.
 namespace {
-
-enum Act { kNone = 0, kRelu = 1, kRelu6 = 2, kSwish = 3 };
-
-template <int A>
-inline float act_fwd(float z) {
-  if (A == kRelu) return z < 0.f ? 0.f : z;  // NaN stays NaN, as tfjs' relu
-  if (A == kRelu6) {
-    const float lo = z < 0.f ? 0.f : z;
-    return lo > 6.f ? 6.f : lo;
-  }
-  if (A == kSwish) return z / (1.f + exp_vec(-z));
-  return z;
-}
-
-// dL/dz from dL/dy: tfjs' gradients (relu: where z > 0; relu6: where 0 < z < 6; swish: as
-// elementwise.cc's), dy times a 0/1 mask rather than a select so that signed zeros match tfjs.
-template <int A>
-inline float act_grad(float z, float dy) {
-  if (A == kRelu) return dy * static_cast<float>(z > 0.f);
-  if (A == kRelu6) return dy * static_cast<float>((z > 0.f) & (z < 6.f));
-  if (A == kSwish) {
-    const float s = 1.f / (1.f + exp_vec(-z));
-    return dy * (s * (1.f + z * (1.f - s)));
-  }
-  return dy;
-}
 
 // y[r, c] = act(x[r, c] * a[c] + b[c]) for rows [r0, r1); compiled per instruction set for swish's
 // exp (EXP_SIMD_CLONES), a plain loop otherwise.
@@ -68,19 +41,8 @@ void affine_act(const float *x, const float *a, const float *b, float *y, size_t
   }
 }
 
-int act_of(const double *p, int i) {
-  const int a = static_cast<int>(p[i]);
-  if (a < kNone || a > kSwish) throw std::invalid_argument("batch norm: unknown activation " + std::to_string(a));
-  return a;
-}
-
 void affine_act(int act, const float *x, const float *a, const float *b, float *y, size_t rows, size_t ch) {
-  switch (act) {
-    case kRelu: return affine_act<kRelu>(x, a, b, y, rows, ch);
-    case kRelu6: return affine_act<kRelu6>(x, a, b, y, rows, ch);
-    case kSwish: return affine_act<kSwish>(x, a, b, y, rows, ch);
-    default: return affine_act<kNone>(x, a, b, y, rows, ch);
-  }
+  with_act(act, [&](auto A) { affine_act<decltype(A)::value>(x, a, b, y, rows, ch); });
 }
 
 // The normalisation as z = x * a[c] + b[c] from float statistics: a = gamma / sqrt(var + eps),
@@ -104,7 +66,7 @@ void bn_affine(size_t ch, const float *mean, const float *var, const float *gamm
 void run_batch_norm(uint8_t *heap, const double *p) {
   namespace P = batch_norm_p;
   const size_t rows = static_cast<size_t>(p[P::rows]), ch = static_cast<size_t>(p[P::channels]);
-  const int act = act_of(p, P::act);
+  const int act = static_cast<int>(p[P::act]);
   auto f = [&](int i) { return f32_opt(heap, p, i); };
   const float *x = f(P::x), *mu = f(P::mean), *var = f(P::variance), *off = f(P::offset), *sc = f(P::scale);
   float *y = f(P::y);
@@ -182,7 +144,7 @@ void run_batch_norm_train(uint8_t *heap, const double *p) {
   }
   std::vector<float> a(ch), b(ch);
   bn_affine(ch, mean, var, gamma, beta, eps, a.data(), b.data());
-  affine_act(act_of(p, P::act), x, a.data(), b.data(), y, rows, ch);
+  affine_act(static_cast<int>(p[P::act]), x, a.data(), b.data(), y, rows, ch);
 }
 
 // Gradient of run_batch_norm_train's y = act(z) through x (mean and variance included), gamma and
@@ -257,12 +219,9 @@ void run_batch_norm_grad(uint8_t *heap, const double *p) {
   const float *dy = f(P::dy), *x = f(P::x), *mean = f(P::mean), *var = f(P::variance), *gamma = f(P::gamma);
   const float *beta = f(P::beta);
   float *dx = f(P::dx), *dgamma = f(P::dgamma), *dbeta = f(P::dbeta);
-  switch (act_of(p, P::act)) {
-    case kRelu: return batch_norm_grad<kRelu>(rows, ch, eps, dy, x, mean, var, gamma, beta, dx, dgamma, dbeta);
-    case kRelu6: return batch_norm_grad<kRelu6>(rows, ch, eps, dy, x, mean, var, gamma, beta, dx, dgamma, dbeta);
-    case kSwish: return batch_norm_grad<kSwish>(rows, ch, eps, dy, x, mean, var, gamma, beta, dx, dgamma, dbeta);
-    default: return batch_norm_grad<kNone>(rows, ch, eps, dy, x, mean, var, gamma, beta, dx, dgamma, dbeta);
-  }
+  with_act(static_cast<int>(p[P::act]), [&](auto A) {
+    batch_norm_grad<decltype(A)::value>(rows, ch, eps, dy, x, mean, var, gamma, beta, dx, dgamma, dbeta);
+  });
 }
 
 }  // namespace exp_native

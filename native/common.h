@@ -28,9 +28,6 @@ constexpr size_t kParallelMin = 1 << 15;
 #define EXP_SIMD_CLONES
 #endif
 
-// acc[c] += row[c] for c < n, in double (reduce.cc; the reductions' and batch norm's inner loop).
-void add_row_f64(double *acc, const float *row, size_t n);
-
 // e^v, branch-free so that `#pragma omp simd` loops vectorize it (glibc's expf is a scalar call
 // with branches for its special cases, and slow ones for underflow). Range reduction
 // v = n ln2 + r, |r| <= ln2 / 2, then a degree-7 Taylor-like minimax polynomial (Cephes' expf

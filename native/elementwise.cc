@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "activations.h"
 #include "common.h"
 
 namespace exp_native {
@@ -142,59 +143,28 @@ void run_binary(uint8_t *heap, const double *p) {
 // params: swish_p.
 namespace {
 
-// Both loops are branch-free so the compiler vectorizes them: max(x, 0) then min(., 6) with x as
-// the first operand returns x itself when x is NaN (std::max/min compare with <), as tfjs does; the
-// gradient multiplies dy by the 0/1 mask rather than selecting, so dy * 0 keeps tfjs' signed zero.
-void run_relu6(const float *__restrict x, const float *__restrict dy, float *__restrict o, size_t n,
-               bool grad) {
-#pragma omp parallel if (n >= kParallelMin)
-  {
-    const size_t t = static_cast<size_t>(omp_get_thread_num());
-    const size_t nt = static_cast<size_t>(omp_get_num_threads());
-    const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
-    if (grad) {
-#pragma omp simd
-      for (size_t i = i0; i < i1; ++i) {
-        const float m = static_cast<float>((x[i] > 0.f) & (x[i] < 6.f));
-        o[i] = dy[i] * m;
-      }
-    } else {
-#pragma omp simd
-      for (size_t i = i0; i < i1; ++i) {
-        const float xi = x[i];
-        const float lo = xi < 0.f ? 0.f : xi;  // NaN < 0 is false: NaN stays
-        o[i] = lo > 6.f ? 6.f : lo;
-      }
-    }
-  }
-}
-
-// One thread's block [i0, i1). Compiled for AVX-512, AVX2 and the baseline and picked at load time
-// (EXP_SIMD_CLONES): exp_vec is compute-bound, about 4x faster on AVX-512 than glibc's scalar expf.
-EXP_SIMD_CLONES
-void swish_block(const float *__restrict x, const float *__restrict dy, float *__restrict o,
-                 size_t i0, size_t i1, bool grad) {
+// One thread's block [i0, i1) of activation A's value (grad false) or gradient. Compiled per
+// instruction set (EXP_SIMD_CLONES): swish's exp_vec is compute-bound, about 4x faster on AVX-512
+// than glibc's scalar expf; relu6 is memory-bound and the same at any width.
+template <int A>
+EXP_SIMD_CLONES void act_block(const float *__restrict x, const float *__restrict dy,
+                               float *__restrict o, size_t i0, size_t i1, bool grad) {
   if (grad) {
 #pragma omp simd
-    for (size_t i = i0; i < i1; ++i) {
-      const float xi = x[i], s = 1.f / (1.f + exp_vec(-xi));
-      o[i] = dy[i] * (s * (1.f + xi * (1.f - s)));
-    }
+    for (size_t i = i0; i < i1; ++i) o[i] = act_grad<A>(x[i], dy[i]);
   } else {
 #pragma omp simd
-    for (size_t i = i0; i < i1; ++i) {
-      const float xi = x[i];
-      o[i] = xi / (1.f + exp_vec(-xi));
-    }
+    for (size_t i = i0; i < i1; ++i) o[i] = act_fwd<A>(x[i]);
   }
 }
 
-void run_swish_loop(const float *x, const float *dy, float *o, size_t n, bool grad) {
+template <int A>
+void run_act(const float *x, const float *dy, float *o, size_t n, bool grad) {
 #pragma omp parallel if (n >= kParallelMin)
   {
     const size_t t = static_cast<size_t>(omp_get_thread_num());
     const size_t nt = static_cast<size_t>(omp_get_num_threads());
-    swish_block(x, dy, o, n * t / nt, n * (t + 1) / nt, grad);
+    act_block<A>(x, dy, o, n * t / nt, n * (t + 1) / nt, grad);
   }
 }
 
@@ -207,8 +177,8 @@ void run_swish(uint8_t *heap, const double *p) {
   const float *x = f32_at(heap, p, P::x);
   const float *dy = grad ? f32_at(heap, p, P::dy) : nullptr;
   float *o = f32_at(heap, p, P::out);
-  if (p[P::kind] == 1) return run_relu6(x, dy, o, n, grad);
-  run_swish_loop(x, dy, o, n, grad);
+  if (p[P::kind] == 1) return run_act<kRelu6>(x, dy, o, n, grad);
+  run_act<kSwish>(x, dy, o, n, grad);
 }
 
 }  // namespace exp_native

@@ -7,6 +7,8 @@
 
 namespace exp_native {
 
+namespace {
+
 // acc[c] += row[c] for c < n, in double. Memory-bound in principle, but at SSE2's two doubles per
 // instruction the conversions and adds, not the loads, set the pace: built per instruction set.
 EXP_SIMD_CLONES
@@ -14,6 +16,8 @@ void add_row_f64(double *__restrict acc, const float *__restrict row, size_t n) 
 #pragma omp simd
   for (size_t c = 0; c < n; ++c) acc[c] += row[c];
 }
+
+}  // namespace
 
 // tfjs computes the batch-norm statistics and their gradients with Sum/Mean over the N, H, W axes
 // of NHWC tensors, which wasm reduces on one thread after transposing. Here the tensor is seen as

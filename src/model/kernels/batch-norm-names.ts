@@ -14,3 +14,9 @@ export const BATCH_NORM_INFER = 'ExpBatchNormInfer';
 /** The activations the fused kernels apply. */
 export type BatchNormActivation = 'relu' | 'relu6' | 'swish';
 export const BATCH_NORM_ACTIVATIONS: readonly BatchNormActivation[] = ['relu', 'relu6', 'swish'];
+
+/** For the training kernels that do not fuse an activation (plain wasm's JS ones, webgpu's): the
+ * layer applies it after them there, so an `activation` attribute is a caller's mistake. */
+export function refuseFusedActivation(kernel: string, backend: string, attrs: Record<string, unknown>): void {
+  if (attrs.activation !== undefined) throw new Error(`${kernel} on ${backend}: no fused activation (${String(attrs.activation)})`);
+}

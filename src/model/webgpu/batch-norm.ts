@@ -10,7 +10,7 @@
 // channel keeps E[x^2] - E[x]^2 from cancelling when the mean is large next to the spread).
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
-import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN } from '../kernels/batch-norm-names.ts';
+import { BATCH_NORM_GRAD, BATCH_NORM_TRAIN, refuseFusedActivation } from '../kernels/batch-norm-names.ts';
 import { flatDispatch, vec, WORKGROUP_INDEX, zero, type Program, type WebgpuBackendLike } from './program.ts';
 
 const WG = 64;
@@ -156,14 +156,9 @@ function check(name: string, x: tf.TensorInfo | undefined, ...perChannel: (tf.Te
 const flat = (t: tf.TensorInfo, l: Layout): tf.TensorInfo => ({ ...t, shape: [l.rows, l.ch] });
 const vecOf = (t: tf.TensorInfo): tf.TensorInfo => ({ ...t, shape: [tf.util.sizeFromShape(t.shape)] });
 
-/** These kernels do not fuse an activation (the layer applies it after them on webgpu). */
-function noActivation(kernel: string, attrs: Record<string, unknown>): void {
-  if (attrs.activation !== undefined) throw new Error(`${kernel} on webgpu: no fused activation (${String(attrs.activation)})`);
-}
-
 function train({ inputs: { x: x0, gamma, beta }, attrs, backend }: Args): tf.TensorInfo[] {
   const x = check(BATCH_NORM_TRAIN, x0, gamma, beta);
-  noActivation(BATCH_NORM_TRAIN, attrs);
+  refuseFusedActivation(BATCH_NORM_TRAIN, 'webgpu', attrs);
   const l = layout(x.shape);
   const eps = attrs.epsilon as number;
   const xf = flat(x, l);
@@ -183,7 +178,7 @@ function train({ inputs: { x: x0, gamma, beta }, attrs, backend }: Args): tf.Ten
 
 function grad({ inputs: { dy, x: x0, mean, variance, gamma }, attrs, backend }: Args): tf.TensorInfo[] {
   const x = check(BATCH_NORM_GRAD, x0, mean, variance, gamma);
-  noActivation(BATCH_NORM_GRAD, attrs);
+  refuseFusedActivation(BATCH_NORM_GRAD, 'webgpu', attrs);
   if (!dy || !mean || !variance || !tf.util.arraysEqual(dy.shape, x.shape)) {
     throw new Error(`${BATCH_NORM_GRAD} on webgpu: needs dy of x's shape, mean and variance`);
   }

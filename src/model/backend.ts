@@ -14,6 +14,7 @@ import { Registry } from '../registry.ts';
 import type { RegisteredBackendName } from '../registry-names.gen.ts';
 import { registerWasmGradKernels } from './kernels/index.ts';
 import { registerMeanGradient } from './kernels/mean-grad.ts';
+import { registerMinMaxGradients } from './kernels/max-grad.ts';
 import { tf } from './tf.ts';
 import { loadWebgpu, readHost, WebgpuUnavailable, type AdapterInfo, type WebgpuMode } from './webgpu/index.ts';
 
@@ -237,6 +238,7 @@ let current: BackendInfo | undefined;
 /** Idempotent selectBackend for tests and stages: loads once per name, then just re-activates. */
 export async function ensureBackend(name: BackendName = 'auto'): Promise<BackendInfo> {
   registerMeanGradient(); // backend-independent: the same values as tfjs' own, fewer passes
+  registerMinMaxGradients(); // tfjs' formula, or one pass where the backend has the kernel
   let info = loaded.get(name);
   if (!info) {
     info = await selectBackend(name);

@@ -1,7 +1,7 @@
 // Our kernels for the wasm backend: the gradients it lacks (tfjs issue #8474), a faster
-// Conv2DBackpropInput, a MaxPoolGrad that skips padded positions (max-pool-grad.ts), the fused
-// batch-norm training kernels (batch-norm-wasm.ts), and Identity/Cast that share memory instead
-// of copying (share.ts).
+// Conv2DBackpropInput, a MaxPoolGrad that skips padded positions (max-pool-grad.ts), Max/Min's
+// gradient in one pass (max-grad.ts), the fused batch-norm training kernels (batch-norm-wasm.ts),
+// and Identity/Cast that share memory instead of copying (share.ts).
 // Registered by backend.ts when wasm (or native, which runs on wasm) is selected.
 import type { KernelConfig } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
@@ -10,6 +10,7 @@ import { depthwiseGradKernels } from './depthwise-grad.ts';
 import { batchMatMulT } from './matmul-t.ts';
 import { batchNormWasmKernels } from './batch-norm-wasm.ts';
 import { maxPoolGradKernels } from './max-pool-grad.ts';
+import { maxGradKernels } from './max-grad.ts';
 import { segmentSumKernels } from './segment-sum.ts';
 import { shareKernels } from './share.ts';
 
@@ -19,7 +20,7 @@ import { shareKernels } from './share.ts';
 export const replacedWasmKernels = new Map<string, KernelConfig>();
 
 export const wasmGradKernels: KernelConfig[] = [...conv2dGradKernels, ...depthwiseGradKernels, ...segmentSumKernels,
-  ...maxPoolGradKernels, ...batchNormWasmKernels,
+  ...maxPoolGradKernels, ...maxGradKernels, ...batchNormWasmKernels,
   batchMatMulT(() => replacedWasmKernels.get('BatchMatMul')),
   ...shareKernels((name) => replacedWasmKernels.get(name))];
 

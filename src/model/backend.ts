@@ -15,6 +15,7 @@ import type { RegisteredBackendName } from '../registry-names.gen.ts';
 import { registerWasmGradKernels } from './kernels/index.ts';
 import { registerMeanGradient } from './kernels/mean-grad.ts';
 import { registerMinMaxGradients } from './kernels/max-grad.ts';
+import { registerReluGradient } from './kernels/relu-grad.ts';
 import { tf } from './tf.ts';
 import { loadWebgpu, readHost, WebgpuUnavailable, type AdapterInfo, type WebgpuMode } from './webgpu/index.ts';
 
@@ -239,6 +240,7 @@ let current: BackendInfo | undefined;
 export async function ensureBackend(name: BackendName = 'auto'): Promise<BackendInfo> {
   registerMeanGradient(); // backend-independent: the same values as tfjs' own, fewer passes
   registerMinMaxGradients(); // tfjs' formula, or one pass where the backend has the kernel
+  registerReluGradient(); // from y instead of x: the same values, one activation fewer kept per block
   let info = loaded.get(name);
   if (!info) {
     info = await selectBackend(name);

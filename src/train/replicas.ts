@@ -16,6 +16,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { tf } from '../model/tf.ts';
+import { variableGrads } from '../model/backprop.ts';
 import { buildLevelLosses, hierarchicalLoss, type LevelInfo, type LossSpec } from '../model/losses.ts';
 import { setDropoutStep } from '../model/layers/dropout.ts';
 import { f32, type BackendWasm } from '../model/kernels/wasm-util.ts';
@@ -91,7 +92,7 @@ export function replicaModel(model: tf.LayersModel, levels: LevelInfo[], lossSpe
 function batchGradTensors(m: ReplicaModel, x: Float32Array, n: number, labels: Int32Array[], dropoutStep: number): { vals: tf.Tensor1D; grads: tf.Tensor[] } {
   setDropoutStep(m.model, dropoutStep);
   const kept: { t?: tf.Tensor1D } = {};
-  const { value, grads } = tf.variableGrads(() => {
+  const { value, grads } = variableGrads(() => {
     const xt = tf.tensor(x, [n, ...m.inShape], 'float32');
     const out = m.model.apply(xt, { training: true }) as tf.Tensor | tf.Tensor[];
     const outs = Array.isArray(out) ? out : [out];

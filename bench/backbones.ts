@@ -10,11 +10,18 @@
 // hence 3 warm-up steps); each backend x backbone x size runs in its own child process, right after PyTorch's
 // run of the same backbone; --rounds repeats the
 // whole table and prints each round (a shared machine's load moves between rounds).
+// --pipeline BACKENDS (e.g. native): also train each backbone through `exp run` itself on the bundled
+// sample (experiments/quickstart.yaml with the backbone, size, batch and --pipeline-epochs epochs set;
+// data loading, augmentation, the concat head with three levels and the focal loss included) and
+// print its steady images/s (the mean of the epochs after the first, from the run's history.jsonl)
+// against PyTorch's model-only step.
 // Run: npx tsx bench/backbones.ts [--backbones resnet18,se_resnext50_32x4d] [--backends native,wasm]
 //      [--sizes 112[,224]] [--batch 16] [--steps 3] [--warmup 3] [--rounds 1] [--threads 2] [--tta 4]
-//      [--no-peer] [--no-infer]
+//      [--no-peer] [--no-infer] [--pipeline native [--pipeline-epochs 3]]
 import { spawnSync } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { ensureBackend } from '../src/model/backend.ts';
@@ -86,6 +93,32 @@ function runChild(backend: string, name: string, size: number): ChildResult | st
   }
 }
 
+/** exp run on the bundled sample with this backbone: steady training images/s, or why not. */
+function runPipeline(backend: string, name: string, size: number): number | string {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const runsDir = mkdtempSync(join(tmpdir(), 'exp-bench-pipeline-'));
+  const epochs = Number(opt('pipeline-epochs', '3'));
+  try {
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'exp.js'), 'run', join(root, 'experiments', 'quickstart.yaml'),
+      '--backend', backend, '--runs-dir', runsDir, '--quiet',
+      '--set', `model.backbone.name=${name}`, '--set', `data.image.size=${size}`,
+      '--set', `data.image.resize=${Math.round(size * 8 / 7)}`, '--set', `train.batch_size=${batch}`,
+      '--set', `train.epochs=${epochs}`, '--set', `schedule.milestones=[${epochs}]`, '--set', 'tta.count=1',
+      '--set', 'outputs.predictions=[val]', '--set', 'outputs.submission=false'],
+    { encoding: 'utf8', cwd: root, env: { ...process.env, OMP_NUM_THREADS: threads }, maxBuffer: 1 << 24 });
+    if (r.status !== 0) return `failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`;
+    const run = readdirSync(runsDir).find((d) => existsSync(join(runsDir, d, 'history.jsonl')));
+    if (!run) return 'failed: no run record with a history.jsonl';
+    const rows = readFileSync(join(runsDir, run, 'history.jsonl'), 'utf8').trim().split('\n')
+      .map((l) => JSON.parse(l) as { epoch: number; images_per_s: number });
+    const steady = rows.filter((row) => row.epoch > 1); // (1-based) the first creates oneDNN's primitives
+    if (!steady.length) return 'failed: no epoch after the first (--pipeline-epochs 2 or more)';
+    return steady.reduce((a, row) => a + row.images_per_s, 0) / steady.length;
+  } finally {
+    rmSync(runsDir, { recursive: true, force: true });
+  }
+}
+
 interface Peer { backbone: string; train_images_per_s?: number; infer_examples_per_s?: number; skipped?: string; torch?: string }
 
 function peer(names: string[], size: number): Map<string, Peer> | string {
@@ -111,6 +144,7 @@ async function main(): Promise<void> {
   const names = list('backbones', backbones.names().filter((n) => n !== 'tiny').join(','));
   for (const n of names) backbones.get(n); // unknown names list the choices
   const wanted = list('backends', 'native,wasm');
+  const pipelines = list('pipeline', '');
   const sizes = list('sizes', '112').map(Number);
   for (let round = 1; round <= rounds; round++) {
     for (const size of sizes) {
@@ -118,7 +152,8 @@ async function main(): Promise<void> {
         ` inference TTA ${tta} (examples/s); ${threads} threads; ${cpus().length} cores (${cpus()[0]?.model}),` +
         ` load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
       const head = ['backbone'.padEnd(20), 'torch train'.padStart(11), ...wanted.flatMap((b) => [`${b} train`.padStart(13), 'ratio'.padStart(6)]),
-        'torch infer'.padStart(11), ...wanted.flatMap((b) => [`${b} infer`.padStart(13), 'ratio'.padStart(6)])];
+        'torch infer'.padStart(11), ...wanted.flatMap((b) => [`${b} infer`.padStart(13), 'ratio'.padStart(6)]),
+        ...pipelines.flatMap((b) => [`exp run ${b}`.padStart(15), 'ratio'.padStart(6)])];
       console.log(head.join(' '));
       for (const name of names) {
         // PyTorch right before exp's children for the same backbone: a shared machine's load drifts
@@ -130,6 +165,10 @@ async function main(): Promise<void> {
         for (const r of results) cells.push(typeof r === 'string' ? r : `${fmt(r.train, 13)} ${ratio(r.train, ref?.train_images_per_s)}`);
         cells.push(fmt(ref?.infer_examples_per_s, 11));
         for (const r of results) cells.push(typeof r === 'string' ? '-' : `${fmt(r.infer, 13)} ${ratio(r.infer, ref?.infer_examples_per_s)}`);
+        for (const b of pipelines) {
+          const r = runPipeline(b, name, size);
+          cells.push(typeof r === 'string' ? r : `${fmt(r, 15)} ${ratio(r, ref?.train_images_per_s)}`);
+        }
         console.log(cells.join(' '));
       }
     }

@@ -43,8 +43,8 @@ test('a residual block\'s sum before its ReLU is not kept for the backward pass'
   let sumAliveInBackward: boolean | undefined;
   // an identity after the ReLU whose gradient runs first in the backward pass and looks whether
   // the sum's memory still exists (only a saved handle could keep it: the forward pass is over)
-  const probe = tf.customGrad((t: tf.Tensor) => ({
-    value: t.clone(),
+  const probe = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: (args[0] as tf.Tensor).clone(),
     gradFunc: (dy: tf.Tensor) => {
       sumAliveInBackward = storage.has(sumId!);
       return dy;

@@ -1,7 +1,8 @@
 // Our kernels for the wasm backend: the gradients it lacks (tfjs issue #8474), a faster
 // Conv2DBackpropInput, a MaxPoolGrad that skips padded positions (max-pool-grad.ts), Max/Min's
 // gradient in one pass (max-grad.ts), the fused batch-norm training kernels (batch-norm-wasm.ts),
-// and Identity/Cast that share memory instead of copying (share.ts).
+// batch norm's moving-average update in one call (moving-average.ts), and Identity/Cast that share
+// memory instead of copying (share.ts).
 // Registered by backend.ts when wasm (or native, which runs on wasm) is selected.
 import type { KernelConfig } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
@@ -11,6 +12,7 @@ import { batchMatMulT } from './matmul-t.ts';
 import { batchNormWasmKernels } from './batch-norm-wasm.ts';
 import { maxPoolGradKernels } from './max-pool-grad.ts';
 import { maxGradKernels } from './max-grad.ts';
+import { movingAverageKernels } from './moving-average.ts';
 import { segmentSumKernels } from './segment-sum.ts';
 import { shareKernels } from './share.ts';
 
@@ -20,7 +22,7 @@ import { shareKernels } from './share.ts';
 export const replacedWasmKernels = new Map<string, KernelConfig>();
 
 export const wasmGradKernels: KernelConfig[] = [...conv2dGradKernels, ...depthwiseGradKernels, ...segmentSumKernels,
-  ...maxPoolGradKernels, ...maxGradKernels, ...batchNormWasmKernels,
+  ...maxPoolGradKernels, ...maxGradKernels, ...movingAverageKernels, ...batchNormWasmKernels,
   batchMatMulT(() => replacedWasmKernels.get('BatchMatMul')),
   ...shareKernels((name) => replacedWasmKernels.get(name))];
 

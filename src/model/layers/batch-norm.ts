@@ -3,8 +3,9 @@
 // (Keras 2 semantics). Stock tfjs BatchNormalization keeps using batch statistics and updating
 // the moving averages of a frozen layer, which silently drifts a frozen pretrained backbone.
 // In training on the wasm and native backends, the batch-statistics normalisation and its gradient
-// run as one fused kernel each (kernels/batch-norm-train.ts); the result and the moving-average
-// updates are tfjs' (same formulas); other backends run tfjs' own code.
+// run as one fused kernel each (kernels/batch-norm-train.ts), and the moving-average update of both
+// statistics as one more (kernels/moving-average.ts); the values are tfjs' (same formulas, same
+// float32 rounding); other backends run tfjs' own code.
 // A layer can carry the activation that follows it (relu, relu6 or swish: `activation`), applied in
 // the same pass where the backend's kernels fuse it (native, in training and inference) and as the
 // separate op otherwise; it has no weights, so weight names do not change.
@@ -14,6 +15,7 @@ import {
 } from '../kernels/batch-norm-train.ts';
 import { BATCH_NORM_ACTIVATIONS, type BatchNormActivation } from '../kernels/batch-norm-names.ts';
 import { relu6, swish } from '../kernels/swish.ts';
+import { movingAverages } from '../kernels/moving-average.ts';
 
 type BatchNormArgs = NonNullable<Parameters<typeof tf.layers.batchNormalization>[0]>;
 export type FreezableBatchNormArgs = BatchNormArgs & { activation?: BatchNormActivation };
@@ -80,12 +82,11 @@ export class FreezableBatchNorm extends BatchNormalizationBase {
     if (axis !== x.rank - 1 || !f.gamma || !f.beta) return undefined;
     return tf.tidy(() => fusedBatchNormTraining(x, f.gamma!.read(), f.beta!.read(), f.epsilon, (mean, variance) => {
       // tfjs' doMovingAverage: moving -= (moving - batch value) * (1 - momentum)
-      for (const [v, value] of [[f.movingMean, mean], [f.movingVariance, variance]] as const) {
-        tf.tidy(() => {
-          const old = v.read();
-          v.write(tf.sub(old, tf.mul(tf.sub(old, value), 1 - f.momentum)));
-        });
-      }
+      tf.tidy(() => {
+        const [m, v] = movingAverages(f.movingMean.read(), mean, f.movingVariance.read(), variance, f.momentum);
+        f.movingMean.write(m);
+        f.movingVariance.write(v);
+      });
     }, activation));
   }
 

@@ -163,6 +163,10 @@ export function variableGrads(f: () => tf.Scalar, vars: tf.Variable[]): { value:
     grads.forEach((g) => g?.dispose());
     throw new Error(`variableGrads: the loss must be a scalar, got rank ${value.rank}`);
   }
+  if (grads.every((g) => !g)) {
+    value.dispose();
+    throw new Error('variableGrads: the loss does not depend on any of the variables (are the operations that use them inside f?)');
+  }
   const named: Record<string, tf.Tensor> = {};
   trainable.forEach((v, i) => {
     const g = grads[i];

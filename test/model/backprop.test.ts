@@ -93,6 +93,15 @@ test('variableGrads: one gradient handed to several inputs (Add, a tensor used t
   tf.dispose([w, b, unused, x]);
 });
 
+test('variableGrads refuses a loss that depends on none of the variables, as tf.variableGrads does', async () => {
+  await ensureBackend('cpu');
+  const w = tf.variable(tf.tensor([1, 2]), true, 'bp_disconnected');
+  const before = tf.memory().numTensors;
+  assert.throws(() => variableGrads(() => tf.sum(tf.tensor([3, 4])) as tf.Scalar, [w]), /does not depend on any of the variables/);
+  assert.equal(tf.memory().numTensors, before, 'nothing left behind');
+  w.dispose();
+});
+
 test('variableGrads\' backward pass holds no more than the forward pass left (tf.variableGrads keeps every gradient to the end)', async () => {
   await ensureBackend('cpu');
   const rng = new Rng(2);

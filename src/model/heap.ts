@@ -3,7 +3,7 @@
 // aborts: it prints "Aborted()" (its malloc found no room to grow), and what reaches us is a
 // WebAssembly.RuntimeError, "Aborted()" or, from the next call into the dead module, "memory access
 // out of bounds". That is a limit of the backend, not a bug in exp: it becomes a RunError that says
-// what to change. (Measured on native: se_resnext50_32x4d at 224 px trains at batch 8, not at 16.)
+// what to change. (Measured on native: se_resnext50_32x4d at 224 px trains at batch 16, not at 32.)
 import { RunError } from '../errors.ts';
 
 /** The run error for a wasm heap that ran out, or null when `e` is something else. */

@@ -34,7 +34,7 @@ const opt = (name: string, dflt: string) => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? argv[i + 1] : dflt;
 };
-const list = (name: string, dflt: string) => opt(name, dflt).split(',').filter(Boolean);
+const list = (name: string, dflt: string) => (opt(name, dflt) ?? dflt).split(',').filter((v) => v && !v.startsWith('--'));
 const batch = Number(opt('batch', '16')), steps = Number(opt('steps', '3')), warmup = Number(opt('warmup', '3'));
 const threads = opt('threads', '2'), tta = Number(opt('tta', '4')), rounds = Number(opt('rounds', '1'));
 const noInfer = argv.includes('--no-infer');
@@ -105,7 +105,7 @@ function runPipeline(backend: string, name: string, size: number): number | stri
       '--set', `data.image.resize=${Math.round(size * 8 / 7)}`, '--set', `train.batch_size=${batch}`,
       '--set', `train.epochs=${epochs}`, '--set', `schedule.milestones=[${epochs}]`, '--set', 'tta.count=1',
       '--set', 'outputs.predictions=[val]', '--set', 'outputs.submission=false'],
-    { encoding: 'utf8', cwd: root, env: { ...process.env, OMP_NUM_THREADS: threads }, maxBuffer: 1 << 24 });
+    { encoding: 'utf8', cwd: root, env: { ...process.env, ...MALLOC, OMP_NUM_THREADS: threads }, maxBuffer: 1 << 24 });
     if (r.status !== 0) return `failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`;
     const run = readdirSync(runsDir).find((d) => existsSync(join(runsDir, d, 'history.jsonl')));
     if (!run) return 'failed: no run record with a history.jsonl';

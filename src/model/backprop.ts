@@ -4,11 +4,15 @@
 // step at 224 px, batch 8, peaked at 3.3-3.7 GB of live wasm heap, near wasm32's 4 GB. Here each
 // node's output gradients are freed once that node has propagated them (a tensor has one producer,
 // so nothing later reads them) and its saved tensors once its gradient has run, unless a gradient
-// still held refers to them. The same kernels run in the same order on the same values, so results
-// are tfjs' bit for bit; only the lifetimes differ.
+// still held refers to them; each node's gradient runs in its own scope, so what its gradient
+// function makes on the way goes with it. Only tensors made by this backward pass are ever freed
+// here (a gradient function may hand back a forward tensor, a variable or a constant of the
+// caller's: those are left alone, as tfjs leaves them). The same kernels run in the same order on
+// the same values, so results are tfjs' bit for bit; only the lifetimes differ.
 //
 // This walks tfjs' tape itself (the engine's startTape/endTape, state.activeTape and tape nodes'
-// inputs/outputs/saved/gradient, tfjs-core 4.x); assertEngine() fails loudly if those ever change.
+// inputs/outputs/saved/gradient, tfjs-core 4.x; a node's saved tensors are its own handles, which
+// the engine and customGrad make by cloning); engine() and tapeOf() fail loudly if those change.
 import { tf } from './tf.ts';
 
 interface TapeNode {
@@ -36,6 +40,12 @@ function engine(): EngineInternals {
     throw new Error('internal: this tfjs-core engine does not expose the tape exp walks (see src/model/backprop.ts)');
   }
   return e;
+}
+
+function tapeOf(e: EngineInternals): TapeNode[] {
+  const tape = e.state.activeTape;
+  if (!Array.isArray(tape)) throw new Error('internal: the tfjs-core engine kept no tape (see src/model/backprop.ts)');
+  return tape;
 }
 
 /**
@@ -70,10 +80,20 @@ function pathNodes(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): TapeNode[] 
   return out;
 }
 
-/** Gradients held by tensor id; a tensor object may be held under several ids (an Add's dy). */
+/**
+ * Gradients held by tensor id; a tensor object may be held under several ids (an Add's dy). Frees
+ * only tensors this backward pass made (ids from `firstId` on).
+ */
 class GradientMap {
   private readonly byId = new Map<number, tf.Tensor>();
   private readonly holds = new Map<tf.Tensor, number>();
+
+  constructor(private readonly firstId: number) {}
+
+  /** Free t unless a gradient holds it or it is not this pass's. */
+  drop(t: tf.Tensor): void {
+    if (!this.holds.has(t) && t.id >= this.firstId) t.dispose();
+  }
 
   get(id: number): tf.Tensor | undefined {
     return this.byId.get(id);
@@ -98,7 +118,7 @@ class GradientMap {
     if (n > 0) this.holds.set(t, n);
     else {
       this.holds.delete(t);
-      t.dispose();
+      this.drop(t);
     }
   }
 }
@@ -108,35 +128,43 @@ function gradients(f: () => tf.Tensor, xs: tf.Variable[]): { value: tf.Tensor; g
   const e = engine();
   const y = e.scopedRun(() => e.startTape(), () => e.endTape(), () => e.tidy('forward', f));
   if (!(y instanceof tf.Tensor)) throw new Error('the loss function must return a tensor');
-  const tape = e.state.activeTape ?? [];
+  const tape = tapeOf(e);
   const nested = e.state.gradientDepth > 0; // inside another gradient: its tape still needs ours
   const nodes = pathNodes(tape, xs, y);
   const xIds = new Set(xs.map((x) => x.id));
   return e.tidy('backward', () => {
-    const acc = new GradientMap();
-    acc.set(y.id, tf.onesLike(y));
+    const seed = tf.ones(y.shape); // as tfjs: an upload, no kernel an outer tape would record
+    const acc = new GradientMap(seed.id);
+    acc.set(y.id, seed);
     for (let i = nodes.length - 1; i >= 0; i--) {
       const node = nodes[i];
       if (!node.gradient) throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
-      const inputGradients = node.gradient(node.outputs.map((o) => acc.get(o.id) ?? null));
-      for (const [name, x] of Object.entries(node.inputs)) {
-        const thunk = inputGradients[name];
-        if (!thunk) {
-          throw new Error(`Cannot backprop through input ${name} of ${node.kernelName}. Available gradients: ${Object.keys(inputGradients)}.`);
-        }
-        const dx = e.tidy(thunk);
-        if (dx.dtype !== 'float32') throw new Error(`the gradient of ${node.kernelName}'s input ${name} is ${dx.dtype}, not float32`);
-        if (!tf.util.arraysEqual(dx.shape, x.shape)) {
-          throw new Error(`the gradient of ${node.kernelName}'s input ${name} has shape [${dx.shape}], the input [${x.shape}]`);
-        }
-        const cur = acc.get(x.id);
-        if (!cur) {
-          acc.set(x.id, dx);
-        } else {
-          acc.set(x.id, tf.add(cur, dx)); // frees cur unless another id holds it
-          if (!acc.holdsTensor(dx)) dx.dispose(); // spent, unless it is also another tensor's gradient (a dy passed through)
-        }
-      }
+      const names = Object.keys(node.inputs);
+      const dys = node.outputs.map((o) => acc.get(o.id) ?? null);
+      // one scope per node: the zeros for outputs without a gradient and whatever the gradient
+      // function makes eagerly go when its input gradients are out
+      const dxs = e.tidy(() => {
+        const inputGradients = node.gradient!(dys);
+        return names.map((name) => {
+          const thunk = inputGradients[name];
+          if (!thunk) {
+            throw new Error(`Cannot backprop through input ${name} of ${node.kernelName}. Available gradients: ${Object.keys(inputGradients)}.`);
+          }
+          const dx = e.tidy(thunk);
+          const x = node.inputs[name];
+          if (dx.dtype !== 'float32') throw new Error(`the gradient of ${node.kernelName}'s input ${name} is ${dx.dtype}, not float32`);
+          if (!tf.util.arraysEqual(dx.shape, x.shape)) {
+            throw new Error(`the gradient of ${node.kernelName}'s input ${name} has shape [${dx.shape}], the input [${x.shape}]`);
+          }
+          return dx;
+        });
+      });
+      names.forEach((name, k) => {
+        const x = node.inputs[name], cur = acc.get(x.id);
+        acc.set(x.id, cur ? tf.add(cur, dxs[k]) : dxs[k]); // set frees cur unless another id holds it
+      });
+      // summed in, unless also held as some gradient (a dy passed through, one tensor for two inputs)
+      for (const dx of dxs) acc.drop(dx);
       // this node was its outputs' only producer: their gradients are spent
       for (const o of node.outputs) if (!xIds.has(o.id)) acc.release(o.id);
       if (!nested) for (const t of node.saved ?? []) if (!acc.holdsTensor(t)) t.dispose();

@@ -93,6 +93,45 @@ test('variableGrads: one gradient handed to several inputs (Add, a tensor used t
   tf.dispose([w, b, unused, x]);
 });
 
+test('variableGrads: gradient functions that hand one tensor to several inputs, pass dy through or return the caller\'s tensors', async () => {
+  await ensureBackend('cpu');
+  const rng = new Rng(10);
+  const vec = (name: string) => tf.variable(tf.tensor(Float32Array.from({ length: 6 }, () => rng.uniform(-1, 1))), true, name);
+  const u = vec('alias_u'), v = vec('alias_v'), w = vec('alias_w');
+  const values = Float32Array.from({ length: 6 }, () => rng.uniform(-1, 1));
+  let constant = tf.tensor(values);
+  // [g, g]: one new tensor as both inputs' gradient; [dy, dy]: the incoming gradient as is;
+  // and a gradient that is a tensor of the caller's, which must survive the pass
+  const sameForBoth = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.add(args[0] as tf.Tensor, args[1] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => { const g = tf.mul(dy, 2); return [g, g]; },
+  }));
+  const passThrough = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.sub(args[0] as tf.Tensor, args[1] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => [dy, dy],
+  }));
+  const callersTensor = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: tf.mul(args[0] as tf.Tensor, 3),
+    gradFunc: () => [constant],
+  }));
+  const f = () => {
+    const a = sameForBoth(u, v); // u and v already have gradients from the terms below
+    const b = passThrough(a, w);
+    return tf.sum(tf.addN([tf.mul(b, b), u, v, tf.mul(w, a), callersTensor(w)])) as tf.Scalar;
+  };
+  const ref = tf.variableGrads(f, [u, v, w]); // (tfjs frees the caller's tensor once it sums it in)
+  constant.dispose();
+  constant = tf.tensor(values);
+  const before = tf.memory().numTensors;
+  const got = variableGrads(f, [u, v, w]);
+  assert.ok(!constant.isDisposed, 'a tensor of the caller\'s returned as a gradient is not freed');
+  assert.deepEqual(bits(got.value), bits(ref.value));
+  sameGradients(ref.grads as Record<string, tf.Tensor>, got.grads);
+  tf.dispose([got.value, ...Object.values(got.grads)]);
+  assert.equal(tf.memory().numTensors - before, 0, 'nothing of the pass left behind');
+  tf.dispose([ref.value, ...Object.values(ref.grads), u, v, w, constant]);
+});
+
 test('variableGrads refuses a loss that depends on none of the variables, as tf.variableGrads does', async () => {
   await ensureBackend('cpu');
   const w = tf.variable(tf.tensor([1, 2]), true, 'bp_disconnected');

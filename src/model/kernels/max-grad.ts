@@ -5,7 +5,8 @@
 // step beside convolutions 400 times its work. ExpReduceMaxGrad {x, y, dy} computes the same
 // product per element (dy * 1 where x equals its reduced value, dy * 0 elsewhere, ties all
 // receiving dy as in tfjs), so the values are tfjs' bit for bit, -0 and NaN included. Backends
-// without the kernel (cpu, webgpu) keep tfjs' formula.
+// without the kernel (cpu, webgpu) keep tfjs' formula. (Neither form has a second derivative:
+// tfjs has no gradient for Equal.)
 import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs';
 import { tf } from '../tf.ts';
 import { f32Heap, off } from './conv2d-grad.ts';

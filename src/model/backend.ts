@@ -13,9 +13,9 @@ import { UserError } from '../errors.ts';
 import { Registry } from '../registry.ts';
 import type { RegisteredBackendName } from '../registry-names.gen.ts';
 import { registerWasmGradKernels } from './kernels/index.ts';
-import { registerMeanGradient } from './kernels/mean-grad.ts';
-import { registerMinMaxGradients } from './kernels/max-grad.ts';
-import { registerReluGradient } from './kernels/relu-grad.ts';
+import { meanGradConfig } from './kernels/mean-grad.ts';
+import { minMaxGradConfigs } from './kernels/max-grad.ts';
+import { reluGradConfig } from './kernels/relu-grad.ts';
 import { tf } from './tf.ts';
 import { loadWebgpu, readHost, WebgpuUnavailable, type AdapterInfo, type WebgpuMode } from './webgpu/index.ts';
 
@@ -236,11 +236,20 @@ const loaded = new Map<BackendName, BackendInfo>();
 const tfNames = new Map<string, string>();
 let current: BackendInfo | undefined;
 
+/**
+ * exp's gradients in tfjs' registry in place of its own, for every backend; each gives tfjs'
+ * values: Mean's without full-size intermediates, Max/Min's in one pass where the backend has the
+ * kernel, Relu's from y instead of x (one activation fewer kept per residual block).
+ */
+const gradientOverrides: tf.GradConfig[] = [meanGradConfig, ...minMaxGradConfigs, reluGradConfig];
+let gradientsRegistered = false;
+
 /** Idempotent selectBackend for tests and stages: loads once per name, then just re-activates. */
 export async function ensureBackend(name: BackendName = 'auto'): Promise<BackendInfo> {
-  registerMeanGradient(); // backend-independent: the same values as tfjs' own, fewer passes
-  registerMinMaxGradients(); // tfjs' formula, or one pass where the backend has the kernel
-  registerReluGradient(); // from y instead of x: the same values, one activation fewer kept per block
+  if (!gradientsRegistered) {
+    for (const g of gradientOverrides) tf.registerGradient(g);
+    gradientsRegistered = true;
+  }
   let info = loaded.get(name);
   if (!info) {
     info = await selectBackend(name);

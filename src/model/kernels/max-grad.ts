@@ -14,16 +14,6 @@ import type { BackendWasm, TensorInfo } from './wasm-util.ts';
 
 export const REDUCE_MAX_GRAD = 'ExpReduceMaxGrad';
 
-/** Element strides of `shape` (row-major). */
-function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  for (let i = shape.length - 1, k = 1; i >= 0; i--) {
-    s[i] = k;
-    k *= shape[i];
-  }
-  return s;
-}
-
 /**
  * dx[i] = dy[r(i)] * (x[i] == y[r(i)] ? 1 : 0), r(i) the index of i's reduced element: y and dy
  * have x's rank with 1 on the reduced axes.
@@ -43,7 +33,7 @@ function reduceMaxGrad({ inputs: { x, y, dy }, backend }: { inputs: Record<strin
   const heap = f32Heap(backend); // after the last allocation
   const xo = off(backend, x!), yo = off(backend, y!), go = off(backend, dy!), oo = off(backend, dx);
   // the reduced tensor's stride along each of x's axes (0 where the axis is reduced)
-  const ys = stridesOf(y!.shape).map((s, i) => (y!.shape[i] === 1 ? 0 : s));
+  const ys = (rank ? [...tf.util.computeStrides(y!.shape), 1] : []).map((s, i) => (y!.shape[i] === 1 ? 0 : s));
   const inner = rank ? shape[rank - 1] : 1, innerStride = rank ? ys[rank - 1] : 0;
   const idx = new Array<number>(Math.max(rank - 1, 0)).fill(0);
   let base = 0; // reduced index of the current row's first element
@@ -94,11 +84,3 @@ function minMaxGrad(kernelName: 'Max' | 'Min'): tf.GradConfig {
 }
 
 export const minMaxGradConfigs = [minMaxGrad('Max'), minMaxGrad('Min')];
-
-let registered = false;
-/** Puts these gradients in tfjs' registry in place of its own (idempotent). */
-export function registerMinMaxGradients(): void {
-  if (registered) return;
-  for (const g of minMaxGradConfigs) tf.registerGradient(g);
-  registered = true;
-}

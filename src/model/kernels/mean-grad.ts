@@ -18,11 +18,3 @@ export const meanGradConfig: tf.GradConfig = {
     return { x: () => tf.broadcastTo(tf.div(tf.reshape(g, expanded), n), x.shape) };
   },
 };
-
-let registered = false;
-/** Puts this gradient in tfjs' registry in place of its own (idempotent). */
-export function registerMeanGradient(): void {
-  if (registered) return;
-  tf.registerGradient(meanGradConfig);
-  registered = true;
-}

@@ -15,11 +15,3 @@ export const reluGradConfig: tf.GradConfig = {
     return { x: () => tf.mul(g, tf.cast(tf.step(y), 'float32')) };
   },
 };
-
-let registered = false;
-/** Puts this gradient in tfjs' registry in place of its own (idempotent). */
-export function registerReluGradient(): void {
-  if (registered) return;
-  tf.registerGradient(reluGradConfig);
-  registered = true;
-}

@@ -17,7 +17,9 @@
 // against PyTorch's model-only step.
 // Run: npx tsx bench/backbones.ts [--backbones resnet18,se_resnext50_32x4d] [--backends native,wasm]
 //      [--sizes 112[,224]] [--batch 16] [--steps 3] [--warmup 3] [--rounds 1] [--threads 2] [--tta 4]
-//      [--no-peer] [--no-infer] [--pipeline native [--pipeline-epochs 3]]
+//      [--no-peer] [--no-infer] [--pipeline native [--pipeline-epochs 3]] [--recompute]
+// --recompute: exp's training steps (and the pipeline's runs) recompute activations in the backward
+// pass (train.recompute); PyTorch's do not.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,6 +40,7 @@ const list = (name: string, dflt: string) => (opt(name, dflt) ?? dflt).split(','
 const batch = Number(opt('batch', '16')), steps = Number(opt('steps', '3')), warmup = Number(opt('warmup', '3'));
 const threads = opt('threads', '2'), tta = Number(opt('tta', '4')), rounds = Number(opt('rounds', '1'));
 const noInfer = argv.includes('--no-infer');
+const recompute = argv.includes('--recompute');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface ChildResult { train: number; infer?: number; stepS: number[]; inferS?: number[]; detail: string }
@@ -48,7 +51,7 @@ async function child(backend: 'native' | 'wasm', name: string, size: number): Pr
   const model = classifier(name, size);
   const x = tf.randomNormal([batch, size, size, 3], 0, 1, 'float32', 1);
   const y = tf.oneHot(tf.randomUniform([batch], 0, 1000, 'int32', 2) as tf.Tensor1D, 1000);
-  const { step, dispose } = expAdamStep(model, x, y);
+  const { step, dispose } = expAdamStep(model, x, y, recompute);
   const stepS: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
     const t0 = performance.now();
@@ -104,7 +107,8 @@ function runPipeline(backend: string, name: string, size: number): number | stri
       '--set', `model.backbone.name=${name}`, '--set', `data.image.size=${size}`,
       '--set', `data.image.resize=${Math.round(size * 8 / 7)}`, '--set', `train.batch_size=${batch}`,
       '--set', `train.epochs=${epochs}`, '--set', `schedule.milestones=[${epochs}]`, '--set', 'tta.count=1',
-      '--set', 'outputs.predictions=[val]', '--set', 'outputs.submission=false'],
+      '--set', 'outputs.predictions=[val]', '--set', 'outputs.submission=false',
+      ...(recompute ? ['--set', 'train.recompute=true'] : [])],
     { encoding: 'utf8', cwd: root, env: { ...process.env, ...MALLOC, OMP_NUM_THREADS: threads }, maxBuffer: 1 << 24 });
     if (r.status !== 0) return `failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-2).join(' | ')}`;
     const run = readdirSync(runsDir).find((d) => existsSync(join(runsDir, d, 'history.jsonl')));

@@ -327,6 +327,10 @@ export interface ExperimentConfig {
      */
     accumulate: number;
     /**
+     * Keep only each residual block's input in the forward pass and recompute the block in the backward pass (gradient checkpointing): about a third more compute per step for much less memory, the same gradients bit for bit. For batches that do not fit the 4 GB WebAssembly heap of the wasm and native backends (se_resnext50_32x4d at 224 px, batch 32).
+     */
+    recompute: boolean;
+    /**
      * Exponential moving average of the weights, used for evaluation. The shorthand `true`/`false` means `{ enabled: true }`/`{ enabled: false }`.
      */
     ema: {

@@ -123,17 +123,25 @@ class GradientMap {
   }
 }
 
-/** engine.gradients(f, xs) with early freeing; dy of y is ones. */
-function gradients(f: () => tf.Tensor, xs: tf.Variable[]): { value: tf.Tensor; grads: (tf.Tensor | undefined)[] } {
+/**
+ * engine.gradients(f, xs) with early freeing; the gradient of y is `dy` (ones when absent). A pass
+ * run from inside another one's backward (a recomputed segment's, see recompute.ts) leaves that
+ * one's tape in place.
+ */
+function gradients(f: () => tf.Tensor, xs: tf.Tensor[], dy?: tf.Tensor): { value: tf.Tensor; grads: (tf.Tensor | undefined)[] } {
   const e = engine();
+  const outer = e.state.gradientDepth === 0 ? e.state.activeTape : null; // a backward pass in progress
   const y = e.scopedRun(() => e.startTape(), () => e.endTape(), () => e.tidy('forward', f));
   if (!(y instanceof tf.Tensor)) throw new Error('the loss function must return a tensor');
+  if (dy && !tf.util.arraysEqual(dy.shape, y.shape)) throw new Error(`the gradient of y has shape [${dy.shape}], y [${y.shape}]`);
   const tape = tapeOf(e);
   const nested = e.state.gradientDepth > 0; // inside another gradient: its tape still needs ours
   const nodes = pathNodes(tape, xs, y);
   const xIds = new Set(xs.map((x) => x.id));
   return e.tidy('backward', () => {
-    const seed = tf.ones(y.shape); // as tfjs: an upload, no kernel an outer tape would record
+    // as tfjs: an upload, no kernel an outer tape would record; a given dy is cloned so that this
+    // pass frees only its own handle
+    const seed = dy ? dy.clone() : tf.ones(y.shape);
     const acc = new GradientMap(seed.id);
     acc.set(y.id, seed);
     for (let i = nodes.length - 1; i >= 0; i--) {
@@ -172,10 +180,18 @@ function gradients(f: () => tf.Tensor, xs: tf.Variable[]): { value: tf.Tensor; g
     const grads = xs.map((x) => acc.get(x.id));
     if (!nested) {
       for (const node of tape) for (const t of node.saved ?? []) if (!acc.holdsTensor(t)) t.dispose();
-      e.state.activeTape = null;
+      e.state.activeTape = outer;
     }
     return { value: y, grads };
   });
+}
+
+/**
+ * The vector-Jacobian product of f at xs: the gradient of sum(f() * dy) with respect to each of
+ * `xs` (undefined where f does not depend on it), with f's value; freeing as variableGrads does.
+ */
+export function vjp(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor): { value: tf.Tensor; grads: (tf.Tensor | undefined)[] } {
+  return gradients(f, xs, dy);
 }
 
 /**

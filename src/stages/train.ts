@@ -91,10 +91,12 @@ export const trainStage: StageKind<'train', TrainParams> = {
     const [
       { ensureBackend }, { buildModel, loadBackboneWeights }, { resolveWeights }, { train }, { epochOrder },
       { resolveReplicas }, { openCheckpoint }, { BatchLoader }, { resolveDecoder }, { MetricAccumulator, topK }, { validate },
+      { recomputedSegments },
     ] = await Promise.all([
       import('../model/backend.ts'), import('../model/build.ts'), import('../weights/import.ts'), import('../train/loop.ts'),
       import('../train/sampler.ts'), import('../train/replicas.ts'), import('./checkpoint.ts'), import('../data/loader.ts'),
       import('../data/jpeg.ts'), import('../eval/metrics.ts'), import('../train/validate.ts'),
+      import('../model/recompute.ts'),
     ]);
     const c = ctx.config;
     const trainSet = need(ctx.train, 'the training split');
@@ -145,6 +147,12 @@ export const trainStage: StageKind<'train', TrainParams> = {
     if (replicas.count > 1) {
       io.log(`${replicas.count} training replicas: the main thread and ${replicas.count - 1} worker thread${replicas.count > 2 ? 's' : ''}, ` +
         `each batch split into ${replicas.count} shards`);
+    }
+    if (c.train.recompute) {
+      const n = recomputedSegments(model);
+      io.log(n > 0
+        ? `train.recompute: ${n} segments of the network keep only their input and recompute their activations in the backward pass`
+        : `train.recompute: ${c.model.backbone.name} has no block to cut at, so nothing is recomputed (it saves no memory)`);
     }
     const trainLabels = Int32Array.from(trainSet.rows, (r) => trainSet.index.labels[0][r]);
     const maxSteps = c.train.max_steps_per_epoch ?? Infinity;
@@ -204,6 +212,7 @@ export const trainStage: StageKind<'train', TrainParams> = {
       stepsPerEpoch: steps,
       batchesFor,
       accumulate: c.train.accumulate,
+      recompute: c.train.recompute,
       ema: c.train.ema.enabled ? { decay: c.train.ema.decay } : null,
       evaluate,
       checkpointDir: ctx.record.path('model'),

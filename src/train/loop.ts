@@ -98,6 +98,8 @@ export interface TrainOptions {
   batchesFor(epoch: number, skip: number): BatchSource;
   /** Gradient accumulation: one optimizer update per this many batches (default 1). */
   accumulate?: number;
+  /** Recompute each block's activations in the backward pass instead of keeping them (default false). */
+  recompute?: boolean;
   ema?: { decay: number } | null;
   evaluate?(epoch: number, weights: 'raw' | 'ema'): Promise<ValMetrics> | ValMetrics;
   onStep?(p: StepProgress): void;
@@ -216,7 +218,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   let engine: GradientEngine | null = null;
   try {
-    engine = await createGradientEngine({ model, levels, lossSpec: opts.lossSpec, order, replicas: opts.replicas ?? 1 });
+    engine = await createGradientEngine({ model, levels, lossSpec: opts.lossSpec, order, replicas: opts.replicas ?? 1, recompute: opts.recompute });
     const lag = readsAreAsync() && engine.gradsDeferred ? LOSS_LAG : 0;
     for (let epoch = startEpoch; epoch < epochs; epoch++) {
       const { optimizer, baseLr } = phases.optimizerForEpoch(epoch);

@@ -45,7 +45,7 @@ async function start(): Promise<ReplicaModel> {
   check('weights', init.weightSlots, weights);
   check('trainable weights', init.paramSlots, model.trainableWeights);
   readWeights();
-  return replicaModel(model, init.levels, init.lossSpec, init.order);
+  return replicaModel(model, init.levels, init.lossSpec, init.order, init.recompute);
 }
 
 // A worker that failed to start says why and stays up (answering any request with the same

@@ -17,6 +17,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { tf } from '../model/tf.ts';
 import { variableGrads } from '../model/backprop.ts';
+import { applyRecomputing } from '../model/recompute.ts';
 import { buildLevelLosses, hierarchicalLoss, type LevelInfo, type LossSpec } from '../model/losses.ts';
 import { setDropoutStep } from '../model/layers/dropout.ts';
 import { f32, type BackendWasm } from '../model/kernels/wasm-util.ts';
@@ -76,11 +77,14 @@ export interface ReplicaModel {
   order: number[];
   /** Input shape without the batch dimension. */
   inShape: number[];
+  /** Recompute activations in the backward pass instead of keeping them (train.recompute). */
+  recompute: boolean;
 }
 
-export function replicaModel(model: tf.LayersModel, levels: LevelInfo[], lossSpec: LossSpec, order: number[]): ReplicaModel {
+export function replicaModel(model: tf.LayersModel, levels: LevelInfo[], lossSpec: LossSpec, order: number[], recompute = false): ReplicaModel {
   return {
     model,
+    recompute,
     params: model.trainableWeights.map((w) => w.read() as tf.Variable),
     levelLosses: buildLevelLosses(lossSpec, levels),
     order,
@@ -94,7 +98,7 @@ function batchGradTensors(m: ReplicaModel, x: Float32Array, n: number, labels: I
   const kept: { t?: tf.Tensor1D } = {};
   const { value, grads } = variableGrads(() => {
     const xt = tf.tensor(x, [n, ...m.inShape], 'float32');
-    const out = m.model.apply(xt, { training: true }) as tf.Tensor | tf.Tensor[];
+    const out = m.recompute ? applyRecomputing(m.model, xt) : m.model.apply(xt, { training: true }) as tf.Tensor | tf.Tensor[];
     const outs = Array.isArray(out) ? out : [out];
     const { total, perLevel } = hierarchicalLoss(m.levelLosses, m.order.map((i) => outs[i] as tf.Tensor2D), labels);
     kept.t = tf.keep(tf.stack([...perLevel, total]) as tf.Tensor1D);
@@ -182,6 +186,7 @@ export interface WorkerInit {
   levels: LevelInfo[];
   lossSpec: LossSpec;
   order: number[];
+  recompute: boolean;
   weightSlots: Slot[];
   paramSlots: Slot[];
   weights: Float32Array; // shared: main writes, workers read
@@ -273,6 +278,8 @@ export interface ReplicaEngineOptions {
   lossSpec: LossSpec;
   order: number[];
   replicas: number;
+  /** train.recompute (default false). */
+  recompute?: boolean;
   /** The backend the workers load: the one the main thread trains on. */
   backend: 'wasm' | 'cpu';
 }
@@ -299,14 +306,14 @@ export class ReplicaEngine implements GradientEngine {
     const paramSlots = layout(o.model.trainableWeights);
     const weightBuf = shared(total(weightSlots));
     const modelTopology = o.model.toJSON(undefined, false) as object;
-    const local = replicaModel(o.model, o.levels, o.lossSpec, o.order);
+    const local = replicaModel(o.model, o.levels, o.lossSpec, o.order, o.recompute);
     const engine = new ReplicaEngine(o.replicas, local, weights, weightSlots, paramSlots, weightBuf, []);
     engine.writeWeights();
     try {
       for (let r = 1; r < o.replicas; r++) {
         engine.workers.push(new Replica(r, {
           index: r, backend: o.backend, modelTopology, levels: o.levels, lossSpec: o.lossSpec, order: o.order,
-          weightSlots, paramSlots, weights: weightBuf, grads: shared(total(paramSlots)),
+          recompute: o.recompute ?? false, weightSlots, paramSlots, weights: weightBuf, grads: shared(total(paramSlots)),
         }));
       }
       await Promise.all(engine.workers.map((w) => w.request()));
@@ -395,7 +402,7 @@ export async function createGradientEngine(o: Omit<ReplicaEngineOptions, 'backen
   if (!(Number.isInteger(o.replicas) && o.replicas >= 1)) {
     throw new UserError(`train.replicas must be a positive integer or "auto" (got ${o.replicas}).`);
   }
-  if (o.replicas === 1) return new LocalEngine(replicaModel(o.model, o.levels, o.lossSpec, o.order));
+  if (o.replicas === 1) return new LocalEngine(replicaModel(o.model, o.levels, o.lossSpec, o.order, o.recompute));
   const backend = o.backend ?? tf.getBackend();
   if (backend !== 'wasm' && backend !== 'cpu') {
     throw new UserError(`train.replicas > 1 runs on the wasm backend (this process uses ${backend}); set train.replicas: 1.`);

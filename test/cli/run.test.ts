@@ -118,7 +118,7 @@ test('a step that outgrows the 4 GB WebAssembly heap fails the run with what to 
   const r = await exp(['run', 'experiments/quickstart.yaml', '--set', 'data.image={resize: 800, size: 768}', '--set', 'train.batch_size=128',
     '--set', 'data.limit=150', '--set', 'data.cache.enabled=false', '--set', 'data.test=null', '--runs-dir', runs, '--backend', 'wasm', '--quiet']);
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /^error: the WebAssembly heap most likely ran out of memory .*at most 4 GB\. Lower train\.batch_size/m);
+  assert.match(r.stderr, /^error: the WebAssembly heap most likely ran out of memory .*at most 4 GB\. Set train\.recompute: true .*lower train\.batch_size/m);
   assert.doesNotMatch(r.stderr, /internal error/);
   const run: any = json(join(onlyRun(runs), 'run.json'));
   assert.deepEqual([run.status, run.error.stage, run.error.type], ['failed', 'train', 'RunError']);

@@ -29,6 +29,29 @@ export function tinyConvNet(opts: { batchNorm?: boolean; fine?: number; coarse?:
 }
 
 /**
+ * conv-bn-relu stem, two residual blocks (conv-bn-relu, conv-bn, add, relu), 2x2 average pool and
+ * the same two heads as tinyConvNet: a graph train.recompute has blocks to cut at.
+ */
+export function residualNet(): tf.LayersModel {
+  let seed = 10;
+  const conv = (x: tf.SymbolicTensor, name: string) => tf.layers.conv2d({
+    name, filters: 6, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }),
+  }).apply(x) as tf.SymbolicTensor;
+  const bn = (x: tf.SymbolicTensor, name: string) => tf.layers.batchNormalization({ name, momentum: 0.9 }).apply(x) as tf.SymbolicTensor;
+  const relu = (x: tf.SymbolicTensor, name: string) => tf.layers.reLU({ name }).apply(x) as tf.SymbolicTensor;
+  const input = tf.input({ shape: [H, H, C], name: 'image' });
+  let x = relu(bn(conv(input, 'stem'), 'stem_bn'), 'stem_relu');
+  for (const b of ['b0', 'b1']) {
+    const y = bn(conv(relu(bn(conv(x, `${b}_conv1`), `${b}_bn1`), `${b}_relu1`), `${b}_conv2`), `${b}_bn2`);
+    x = relu(tf.layers.add({ name: `${b}_add` }).apply([y, x]) as tf.SymbolicTensor, `${b}_out`);
+  }
+  x = tf.layers.flatten({ name: 'flatten' }).apply(tf.layers.averagePooling2d({ name: 'pool', poolSize: 4 }).apply(x) as tf.SymbolicTensor) as tf.SymbolicTensor;
+  const head = (name: string, units: number) =>
+    tf.layers.dense({ units, name, kernelInitializer: tf.initializers.glorotUniform({ seed: seed++ }) }).apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: [head('logits_fine', 4), head('logits_coarse', 2)] });
+}
+
+/**
  * Separable images: class c (of 4) lights up quadrant c of the image, plus noise. The coarse
  * label is c >> 1 (quadrants 0,1 vs 2,3).
  */

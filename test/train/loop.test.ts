@@ -8,7 +8,7 @@ import { train, type EpochResult, type TrainOptions, type TrainState } from '../
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
 import { epochOrder } from '../../src/train/sampler.ts';
 import { InterruptedError, RunError } from '../../src/errors.ts';
-import { batches, fineAccuracy, quadrantData, tinyConvNet, weightsOf } from './helpers.ts';
+import { batches, fineAccuracy, quadrantData, residualNet, tinyConvNet, weightsOf } from './helpers.ts';
 
 await tf.setBackend('cpu');
 
@@ -109,6 +109,34 @@ test('memory stays flat across epochs (EMA, accumulation, AdamEva, evaluation, c
   assert.equal(counts[2], counts[1], `tensors per epoch ${counts}`);
   assert.equal(tf.memory().numTensors, before, 'optimizer slots and EMA are freed at the end');
   rmSync(dir, { recursive: true });
+});
+
+test('train.recompute trains to the same weights bit for bit, and memory stays flat across its epochs', async () => {
+  const data = quadrantData(24, 7);
+  const run = async (recompute: boolean) => {
+    const model = residualNet();
+    const counts: number[] = [];
+    const conv = model.getLayer('b0_conv1');
+    const call = conv.call.bind(conv);
+    let calls = 0;
+    conv.call = (...args) => { calls++; return call(...args); };
+    await train({
+      ...base, model, epochs: 3, stepsPerEpoch: 3, recompute,
+      optimizerSpec: { name: 'adam', lr: 0.01 },
+      batchesFor: (epoch) => batches(data, epochOrder('uniform', data.fine, 1, epoch), 8),
+      onEpoch: () => counts.push(tf.memory().numTensors),
+    });
+    const w = weightsOf(model); // moving statistics included: they must move once a step
+    model.dispose();
+    return { w, counts, calls };
+  };
+  const ref = await run(false);
+  const got = await run(true);
+  assert.equal(ref.calls, 9, 'one forward a step without recomputation');
+  assert.equal(got.calls, 18, 'a block\'s forward runs again in each backward pass');
+  assert.equal(got.w.length, ref.w.length);
+  got.w.forEach((w, i) => assert.deepEqual(new Uint32Array(w.buffer), new Uint32Array(ref.w[i].buffer), `weight ${i}`));
+  assert.equal(got.counts[2], got.counts[1], `tensors per epoch ${got.counts}`);
 });
 
 test('gradient accumulation over 4 batches equals one batch of their union (linear model)', async () => {

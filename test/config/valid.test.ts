@@ -32,7 +32,7 @@ test('a minimal file gets every default', () => {
   assert.deepEqual(c.loss, { type: 'focal', gamma: 2, class_balance: { enabled: true, beta: 0.9 }, label_smoothing: 0, weights: {} });
   assert.deepEqual(c.optimizer, { name: 'adam', lr: 3e-4, momentum: 0.9, nesterov: false, weight_decay: 0, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, phases: [], cycle: null });
   assert.deepEqual(c.schedule, { type: 'step', milestones: [], factor: 0.5, warmup_epochs: 0, min_lr: 0 });
-  assert.deepEqual(c.train, { epochs: 10, batch_size: 32, accumulate: 1, ema: { enabled: false, decay: 0.999 }, sampler: 'uniform', max_steps_per_epoch: null, replicas: 1 });
+  assert.deepEqual(c.train, { epochs: 10, batch_size: 32, accumulate: 1, ema: { enabled: false, decay: 0.999 }, sampler: 'uniform', max_steps_per_epoch: null, replicas: 1, recompute: false });
   assert.deepEqual(c.augment.color_jitter, { enabled: false, brightness: 0.2, contrast: 0.2, saturation: 0.2, hue: 0.02 });
   assert.equal(c.augment.random_crop, true);
   assert.deepEqual(c.tta, { count: 1, reduce: 'logits' });

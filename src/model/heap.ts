@@ -13,7 +13,7 @@ export function wasmHeapError(e: unknown): RunError | null {
   return new RunError(
     `the WebAssembly heap most likely ran out of memory (${e.message.split('.')[0]}): the wasm and native ` +
     'backends hold every tensor in one WebAssembly memory of at most 4 GB. Set train.recompute: true (each block\'s ' +
-    'activations recomputed in the backward pass: much less memory, about a third more compute), lower ' +
+    'activations recomputed in the backward pass: far less memory, about 30 % more time a step), lower ' +
     'train.batch_size (with train.accumulate to keep the effective batch) or data.image.size, or train on a GPU ' +
     'backend (webgpu, tensorflow)',
   );

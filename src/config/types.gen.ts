@@ -131,6 +131,10 @@ export interface ExperimentConfig {
        * What decodes JPEG views. `libjpeg-turbo`: exp's addon (built at install when the system's libjpeg-turbo headers are present), which decodes only the crop window at a reduced DCT scale, about 3x faster than sharp; `sharp`: libvips for every image; `auto`: libjpeg-turbo when built, else sharp. Both resample with an antialiased bilinear filter (torchvision's default), so they differ by about 1/255 per pixel; the run record's data.decoder says which ran. Other formats and damaged files always go through sharp.
        */
       decoder: 'auto' | 'sharp' | 'libjpeg-turbo';
+      /**
+       * Read, decode, augment and normalise images in a worker thread of their own, so the next batches load while a training or prediction step holds the main thread (on wasm and native a step runs there and nothing else moves until it ends); `false` loads on the main thread between steps. The batches are the same bit for bit either way.
+       */
+      worker: boolean;
     };
     /**
      * Use at most this many training images (a deterministic subset), for smoke tests; null for all.

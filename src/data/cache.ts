@@ -84,10 +84,16 @@ export class ImageCache {
   // content keys are computed once per process and file (reading 128 KB per lookup would cost
   // nearly as much I/O as the source itself)
   private readonly keys = new Map<string, string>();
+  // entries this process has seen on disk or written (JPEG format): a hit needs no access() check,
+  // which is one of the few asynchronous hops an image costs when the loader reads the cache
+  private readonly present = new Set<string>();
+  /** The base directory (data.cache.dir, resolved): another thread opens the same cache with it. */
+  readonly base: string;
 
   constructor(readonly resize: number, opts: CacheOptions = {}) {
     this.format = opts.format ?? 'jpeg';
-    this.dir = resolve(opts.dir ?? '.cache/exp', 'images', `${resize}${this.format === 'raw' ? '-raw' : ''}`);
+    this.base = resolve(opts.dir ?? '.cache/exp');
+    this.dir = join(this.base, 'images', `${resize}${this.format === 'raw' ? '-raw' : ''}`);
   }
 
   async key(file: string): Promise<string> {
@@ -97,6 +103,22 @@ export class ImageCache {
       this.keys.set(file, k);
     }
     return k;
+  }
+
+  /** The content key of a file if this process has computed it, without reading anything. */
+  knownKey(file: string): string | undefined {
+    return this.keys.get(file);
+  }
+
+  /** Take a content key computed elsewhere (the loader's worker thread) for a file. */
+  rememberKey(file: string, key: string): void {
+    this.keys.set(file, key);
+  }
+
+  /** Forget that a file's entry exists (it went missing from disk): the next lookup checks again. */
+  forget(file: string): void {
+    const k = this.keys.get(file);
+    if (k) this.present.delete(this.entryPath(k));
   }
 
   entryPath(key: string): string {
@@ -128,8 +150,10 @@ export class ImageCache {
       const hit = await readRaw(path);
       if (hit) return { image: hit, hit: true };
     } else {
+      if (this.present.has(path)) return { image: path, hit: true };
       try {
         await access(path);
+        this.present.add(path);
         return { image: path, hit: true };
       } catch { /* miss */ }
     }
@@ -139,6 +163,7 @@ export class ImageCache {
       : await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
         .jpeg({ quality: 95, chromaSubsampling: '4:4:4' }).toBuffer();
     await writeAtomic(path, bytes);
+    if (this.format === 'jpeg') this.present.add(path);
     // the decoded pixels are the entry's pixels (raw) or within JPEG error of them: use them now
     return { image: this.format === 'raw' ? img : path, hit: false };
   }

@@ -1,15 +1,19 @@
 // Batches of decoded, augmented, normalised images for training and prediction. Decoding runs ahead
 // of the consumer: up to `prefetch` batches are in flight and up to `concurrency` images decode at
-// once (sharp runs on libuv's thread pool, so the JS thread only does the per-pixel pass). Every
-// random choice is keyed by (seed, epoch, row, view), so the batches do not depend on timing.
+// once (sharp and the JPEG addon run on libuv's thread pool, so the JS thread only does the
+// per-pixel pass). With `worker` the pixel work (batch-decode.ts) runs in the loader's worker thread
+// (loader-thread.ts), whose event loop is free while a training step holds the main one; otherwise
+// on the main thread. Every random choice is keyed by (seed, epoch, row, view), so the batches do not
+// depend on timing or on the thread; data.on_bad_image is applied here, in batch order.
 import { join, resolve, sep } from 'node:path';
-import sharp from 'sharp';
 import { UserError } from '../errors.ts';
 import { Rng } from '../util/rng.ts';
 import type { DatasetIndex } from './types.ts';
 import type { ImageCache } from './cache.ts';
-import type { Decoder } from './jpeg.ts';
-import { BadImageError, checkGeometry, loadImage, type AugmentSpec, type Normalize, type RawImage } from './image.ts';
+import { resolveDecoder, type Decoder } from './jpeg.ts';
+import { BadImageError, checkGeometry, type AugmentSpec, type Normalize } from './image.ts';
+import { configureSharp, decodeBatch, Limiter, type DecodedBatch, type DecodeEnv, type DecodeJob, type DecodeSpec } from './batch-decode.ts';
+import { errorOf, loaderThread } from './loader-thread.ts';
 
 export type OnBadImage = 'fail' | 'skip';
 
@@ -38,6 +42,8 @@ export interface LoaderOptions {
   cache?: ImageCache | null;
   /** The JPEG decoder (data.loader.decoder; default auto). */
   decoder?: Decoder;
+  /** Decode in the loader's worker thread (data.loader.worker; default false here, true in runs). */
+  worker?: boolean;
 }
 
 export interface LoadedBatch {
@@ -73,50 +79,30 @@ export function badImageUserError(index: DatasetIndex, row: number, e: BadImageE
   );
 }
 
-let sharpConfigured = false;
-/**
- * One libvips thread per image: the loader already decodes `concurrency` images in parallel, and
- * libvips threads inside one small image mostly contend. The operation cache is useless when every
- * image is read once per epoch, so it is off (it only holds memory).
- */
-export function configureSharp(): void {
-  if (sharpConfigured) return;
-  sharp.concurrency(1);
-  sharp.cache(false);
-  sharpConfigured = true;
-}
-
-/** A FIFO counting semaphore: earlier batches get decoder slots first. */
-class Limiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active < this.limit) this.active++;
-    else await new Promise<void>((r) => this.waiting.push(r)); // the slot is handed over
-    try {
-      return await fn();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
-  }
-}
+export { configureSharp } from './batch-decode.ts';
 
 export class BatchLoader implements AsyncIterable<LoadedBatch> {
   /** Images left out under on_bad_image: skip (for the run record), in the order met. */
   readonly skipped: SkippedImage[] = [];
   private readonly root: string;
   private readonly views: number;
-  private readonly limiter: Limiter;
+  private readonly spec: DecodeSpec;
+  /** Main-thread decoding: this loader's decoder slots, cache and decoder (null with `worker`). */
+  private readonly env: DecodeEnv | null;
 
   constructor(private readonly index: DatasetIndex, private readonly opts: LoaderOptions) {
     checkGeometry(opts.image.resize, opts.image.size);
     if (!(opts.batchSize >= 1)) throw new UserError(`train.batch_size must be at least 1, got ${opts.batchSize}`);
     this.views = Math.max(1, opts.views ?? 1);
     this.root = resolve(index.root);
-    this.limiter = new Limiter(Math.max(1, opts.concurrency ?? 4));
+    const decoder = opts.decoder ?? resolveDecoder('auto');
+    const cache = opts.cache ?? null;
+    this.spec = {
+      image: opts.image, augment: opts.augment, normalize: opts.normalize, views: this.views,
+      seed: opts.seed, epoch: opts.epoch, concurrency: Math.max(1, opts.concurrency ?? 4), jpeg: decoder.jpeg !== null,
+      cache: cache ? { base: cache.base, resize: cache.resize, format: cache.format } : null,
+    };
+    this.env = opts.worker ? null : { limiter: new Limiter(this.spec.concurrency), cache, decoder };
     configureSharp();
   }
 
@@ -129,39 +115,56 @@ export class BatchLoader implements AsyncIterable<LoadedBatch> {
     if (this.opts.shuffle) new Rng(this.opts.seed, this.opts.epoch).shuffle(order);
     const nb = this.numBatches;
     const prefetch = Math.max(1, this.opts.prefetch ?? 2);
+    const thread = this.env ? null : loaderThread();
+    const decode = (job: DecodeJob): Promise<DecodedBatch> =>
+      thread ? thread.thread.decode(thread.id, this.spec, job) : decodeBatch(this.spec, job, this.env!);
     const pending: Promise<LoadedBatch | null>[] = [];
     let next = 0;
     const start = (): void => {
       const b = this.opts.batchSize;
-      const p = this.makeBatch(order.subarray(next * b, Math.min(order.length, (next + 1) * b)));
+      const p = this.makeBatch(order.subarray(next * b, Math.min(order.length, (next + 1) * b)), decode);
       p.catch(() => undefined); // a failure surfaces when its turn comes, not as an unhandled rejection
       pending.push(p);
       next++;
     };
-    while (pending.length < prefetch && next < nb) start();
-    while (pending.length > 0) {
-      const batch = await pending.shift()!;
-      if (next < nb) start();
-      if (batch) yield batch;
+    try {
+      while (pending.length < prefetch && next < nb) start();
+      while (pending.length > 0) {
+        const batch = await pending.shift()!;
+        if (next < nb) start();
+        // Let the event loop turn once per batch: a batch already decoded would otherwise be handed
+        // over in a microtask, and while the loader keeps ahead of the steps nothing else would run
+        // until the epoch ends (the signal handlers that preempt a run, progress, the worker's messages).
+        await new Promise<void>((r) => setImmediate(r));
+        if (batch) yield batch;
+      }
+    } finally {
+      thread?.thread.done(thread.id);
     }
   }
 
-  private async makeBatch(rows: Int32Array): Promise<LoadedBatch | null> {
+  private async makeBatch(rows: Int32Array, decode: (job: DecodeJob) => Promise<DecodedBatch>): Promise<LoadedBatch | null> {
     const { size } = this.opts.image;
     const per = size * size * 3;
     const B = rows.length;
     const V = this.views;
-    const x = new Float32Array(V * B * per);
+    const files = Array.from(rows, (r) => this.resolveFile(r));
+    const cache = this.opts.cache;
+    const { x, failures, keys } = await decode({ files, rows, keys: files.map((f) => cache?.knownKey(f) ?? null) });
+    for (const [i, k] of keys) cache?.rememberKey(files[i], k);
     const ok = new Uint8Array(B).fill(1);
-    await Promise.all(Array.from(rows, (row, i) =>
-      this.limiter.run(() => this.loadRow(row, i, B, x)).catch((e) => {
-        if (!(e instanceof BadImageError) || this.opts.onBadImage !== 'skip') throw this.toUserError(e, row);
-        const skipped = { row, file: this.index.files[row], reason: e.reason, detail: e.detail };
-        this.skipped.push(skipped);
-        this.opts.onSkip?.(skipped);
-        ok[i] = 0;
-      })));
-    const keep = ok.reduce((a, b) => a + b, 0);
+    for (const f of failures) {
+      const row = rows[f.i];
+      if ('error' in f) throw errorOf(f.error, `loading image ${files[f.i]}`);
+      if (this.opts.onBadImage !== 'skip') {
+        throw badImageUserError(this.index, row, new BadImageError(files[f.i], f.bad.reason, f.bad.detail));
+      }
+      const skipped = { row, file: this.index.files[row], reason: f.bad.reason, detail: f.bad.detail };
+      this.skipped.push(skipped);
+      this.opts.onSkip?.(skipped);
+      ok[f.i] = 0;
+    }
+    const keep = B - failures.length;
     if (keep === 0) return null;
     let out = x;
     let kept = rows;
@@ -184,22 +187,6 @@ export class BatchLoader implements AsyncIterable<LoadedBatch> {
     return { x: out, rows: kept, labels, views: V, size };
   }
 
-  private async loadRow(row: number, i: number, B: number, x: Float32Array): Promise<void> {
-    const { resize, size } = this.opts.image;
-    const per = size * size * 3;
-    const file = this.resolveFile(row);
-    const src: string | RawImage = this.opts.cache ? await this.opts.cache.ensure(file) : file;
-    for (let v = 0; v < this.views; v++) {
-      // without TTA the single view is the training view; with TTA, view 0 is the plain one
-      const augment = this.views > 1 && v === 0 ? null : this.opts.augment;
-      await loadImage(src, {
-        resize, size, augment, normalize: this.opts.normalize,
-        key: [this.opts.seed, this.opts.epoch, row, v], out: x, offset: (v * B + i) * per,
-        decoder: this.opts.decoder,
-      });
-    }
-  }
-
   private resolveFile(row: number): string {
     const rel = this.index.files[row];
     const abs = resolve(this.root, rel);
@@ -210,9 +197,5 @@ export class BatchLoader implements AsyncIterable<LoadedBatch> {
       );
     }
     return join(abs);
-  }
-
-  private toUserError(e: unknown, row: number): unknown {
-    return e instanceof BadImageError ? badImageUserError(this.index, row, e) : e;
   }
 }

@@ -31,6 +31,8 @@ export interface PredictOptions {
   batchSize: number;
   concurrency: number;
   decoder?: Decoder;
+  /** data.loader.worker: decode in the loader's worker thread. */
+  worker?: boolean;
   onBadImage: 'fail' | 'skip';
   /** Told of each image left out under on_bad_image: skip. */
   onSkip?: (s: SkippedImage) => void;
@@ -127,6 +129,7 @@ export async function predictSplit(o: PredictOptions): Promise<{ metrics: SplitM
     views: V,
     concurrency: o.concurrency,
     decoder: o.decoder,
+    worker: o.worker,
     onBadImage: o.onBadImage,
     onSkip: o.onSkip,
     cache: o.cache,

@@ -68,6 +68,7 @@ export const predictStage: StageKind<'predict', PredictParams> = {
         batchSize: c.train.batch_size,
         concurrency: c.data.loader.concurrency,
         decoder: resolveDecoder(c.data.loader.decoder),
+        worker: c.data.loader.worker,
         onBadImage: c.data.on_bad_image,
         onSkip: (b) => ctx.badImages?.add(split, b),
         cache: ctx.imageCache ?? null,

@@ -162,6 +162,7 @@ export const trainStage: StageKind<'train', TrainParams> = {
       normalize,
       concurrency: c.data.loader.concurrency,
       decoder: resolveDecoder(c.data.loader.decoder),
+      worker: c.data.loader.worker,
       onBadImage: c.data.on_bad_image,
       cache: ctx.imageCache ?? null,
     };

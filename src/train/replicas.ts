@@ -14,7 +14,7 @@
 // Transfers go through SharedArrayBuffers: one for the weights (main writes, workers read), one per
 // worker for its gradients (worker writes, main reads); messages only say when.
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { tf } from '../model/tf.ts';
 import { variableGrads } from '../model/backprop.ts';
 import { applyRecomputing } from '../model/recompute.ts';
@@ -22,6 +22,7 @@ import { buildLevelLosses, hierarchicalLoss, type LevelInfo, type LossSpec } fro
 import { setDropoutStep } from '../model/layers/dropout.ts';
 import { f32, type BackendWasm } from '../model/kernels/wasm-util.ts';
 import { RunError, UserError } from '../errors.ts';
+import { startWorker } from '../util/worker.ts';
 import type { Batch } from './batch.ts';
 
 /** The gradients of one batch, and its losses. */
@@ -203,8 +204,6 @@ export type FromWorker =
   | { type: 'grads'; vals: Float32Array }
   | { type: 'error'; message: string; stack?: string; user?: boolean };
 
-const BOOTSTRAP = new URL('./replicas-worker.mjs', import.meta.url);
-
 /** Worker threads started and not yet exited (tests check that every exit path ends them). */
 const live = new Set<Worker>();
 export const liveReplicaWorkers = (): number => live.size;
@@ -217,7 +216,7 @@ class Replica {
   private closing = false;
 
   constructor(readonly index: number, readonly init: WorkerInit) {
-    this.worker = new Worker(BOOTSTRAP, { workerData: init });
+    this.worker = startWorker('train/replicas-worker', { workerData: init });
     live.add(this.worker);
     // idle workers do not keep the process alive; a pending request does (see request)
     this.worker.unref();

@@ -28,7 +28,7 @@ test('the compiled CLI (dist/) gives the same output and the same metrics as the
   const dir = copyOfExp();
   const log = execFileSync(process.execPath, ['scripts/build.js'], { cwd: dir, encoding: 'utf8' });
   assert.match(log, /compiled \d+ modules/);
-  assert.ok(existsSync(join(dir, 'dist', 'cli', 'main.js')) && existsSync(join(dir, 'dist', 'train', 'replicas-worker.mjs')));
+  assert.ok(existsSync(join(dir, 'dist', 'cli', 'main.js')) && existsSync(join(dir, 'dist', 'util', 'worker.mjs')));
 
   const top = await exp(['--help'], { cwd: dir, bin: join(dir, 'bin', 'exp.js') });
   const names = [...top.stdout.matchAll(/^ {2}(\S+(?: [a-z]+)?) {2,}/gm)].map((m) => m[1]);

@@ -95,11 +95,12 @@ export function configureSharp(): void {
 }
 
 const caches = new Map<string, ImageCache>();
-/** This thread's handle on a cache: one per cache, so its memory of keys and entries lasts. */
+/** The worker thread's handle on a cache: one per cache, so its memory of the entries it has seen
+ * lasts from batch to batch (content keys come with each batch from the main thread, which keeps them). */
 export function cacheFor(spec: NonNullable<DecodeSpec['cache']>): ImageCache {
   const id = `${spec.format}:${spec.resize}:${spec.base}`;
   let c = caches.get(id);
-  if (!c) caches.set(id, (c = new ImageCache(spec.resize, { dir: spec.base, format: spec.format })));
+  if (!c) caches.set(id, (c = new ImageCache(spec.resize, { dir: spec.base, format: spec.format, rememberKeys: false })));
   return c;
 }
 
@@ -123,10 +124,9 @@ export async function decodeBatch(spec: DecodeSpec, job: DecodeJob, env: DecodeE
   const per = size * size * 3;
   const B = job.files.length;
   const x = new Float32Array(spec.views * B * per);
-  const { cache } = env;
-  if (cache) job.keys.forEach((k, i) => { if (k) cache.rememberKey(job.files[i], k); });
+  const computed: (string | null)[] = job.files.map(() => null);
   const results = await Promise.allSettled(job.files.map((file, i) =>
-    env.limiter.run(() => decodeRow(spec, env, file, job.rows[i], i, B, x))));
+    env.limiter.run(async () => { computed[i] = await decodeRow(spec, env, file, job.rows[i], i, B, x, job.keys[i]); })));
   const failures: ImageFailure[] = [];
   results.forEach((r, i) => {
     if (r.status === 'fulfilled') return;
@@ -134,16 +134,14 @@ export async function decodeBatch(spec: DecodeSpec, job: DecodeJob, env: DecodeE
     failures.push(e instanceof BadImageError ? { i, bad: { reason: e.reason, detail: e.detail } } : { i, error: serializeError(e) });
   });
   const keys: [number, string][] = [];
-  if (cache) {
-    job.files.forEach((f, i) => {
-      const k = job.keys[i] ? null : cache.knownKey(f);
-      if (k) keys.push([i, k]);
-    });
-  }
+  computed.forEach((k, i) => { if (k && !job.keys[i]) keys.push([i, k]); });
   return { x, failures, keys };
 }
 
-async function decodeRow(spec: DecodeSpec, env: DecodeEnv, file: string, row: number, i: number, B: number, x: Float32Array): Promise<void> {
+/** One image's views into x; with a cache, returns the file's content key. */
+async function decodeRow(
+  spec: DecodeSpec, env: DecodeEnv, file: string, row: number, i: number, B: number, x: Float32Array, key: string | null,
+): Promise<string | null> {
   const { resize, size } = spec.image;
   const per = size * size * 3;
   const views = async (src: string | RawImage): Promise<void> => {
@@ -157,14 +155,19 @@ async function decodeRow(spec: DecodeSpec, env: DecodeEnv, file: string, row: nu
     }
   };
   const { cache } = env;
-  if (!cache) return views(file);
-  const src = await cache.ensure(file);
-  try {
-    await views(src);
-  } catch (e) {
-    // an entry this process saw went away (the cache was cleared during the run): make it again
-    if (!(typeof src === 'string' && e instanceof BadImageError && e.reason === 'missing' && e.file === src)) throw e;
-    cache.forget(file);
-    await views(await cache.ensure(file));
+  if (!cache) {
+    await views(file);
+    return null;
   }
+  const found = await cache.lookup(file, key ?? undefined);
+  try {
+    await views(found.image);
+  } catch (e) {
+    // an entry this thread saw went away (the cache was cleared during the run): make it again
+    const src = found.image;
+    if (!(typeof src === 'string' && e instanceof BadImageError && e.reason === 'missing' && e.file === src)) throw e;
+    cache.forgetEntry(src);
+    await views((await cache.lookup(file, found.key)).image);
+  }
+  return found.key;
 }

@@ -25,6 +25,9 @@ export interface CacheOptions {
   /** Base cache directory (data.cache.dir); images go under <dir>/images/<resize>[-raw]/. */
   dir?: string;
   format?: CacheFormat;
+  /** Keep each file's content key once computed (default true). The loader's worker thread does
+   * not: the main thread keeps them and sends them with each batch, so they are held once. */
+  rememberKeys?: boolean;
 }
 
 /**
@@ -84,6 +87,7 @@ export class ImageCache {
   // content keys are computed once per process and file (reading 128 KB per lookup would cost
   // nearly as much I/O as the source itself)
   private readonly keys = new Map<string, string>();
+  private readonly rememberKeys: boolean;
   // entries this process has seen on disk or written (JPEG format): a hit needs no access() check,
   // which is one of the few asynchronous hops an image costs when the loader reads the cache
   private readonly present = new Set<string>();
@@ -92,6 +96,7 @@ export class ImageCache {
 
   constructor(readonly resize: number, opts: CacheOptions = {}) {
     this.format = opts.format ?? 'jpeg';
+    this.rememberKeys = opts.rememberKeys ?? true;
     this.base = resolve(opts.dir ?? '.cache/exp');
     this.dir = join(this.base, 'images', `${resize}${this.format === 'raw' ? '-raw' : ''}`);
   }
@@ -100,7 +105,7 @@ export class ImageCache {
     let k = this.keys.get(file);
     if (!k) {
       k = await contentKey(file);
-      this.keys.set(file, k);
+      if (this.rememberKeys) this.keys.set(file, k);
     }
     return k;
   }
@@ -115,10 +120,9 @@ export class ImageCache {
     this.keys.set(file, key);
   }
 
-  /** Forget that a file's entry exists (it went missing from disk): the next lookup checks again. */
-  forget(file: string): void {
-    const k = this.keys.get(file);
-    if (k) this.present.delete(this.entryPath(k));
+  /** Forget that an entry exists (it went missing from disk): the next lookup checks again. */
+  forgetEntry(path: string): void {
+    this.present.delete(path);
   }
 
   entryPath(key: string): string {
@@ -143,18 +147,22 @@ export class ImageCache {
     return (await this.lookup(file)).image;
   }
 
-  /** ensure(), also saying whether the entry already existed (hit) or was written now. */
-  async lookup(file: string): Promise<{ image: string | RawImage; hit: boolean }> {
-    const path = this.entryPath(await this.key(file));
+  /**
+   * ensure(), also saying whether the entry already existed (hit) or was written now, and the
+   * file's content key (`key`: one the caller already knows, so it is not read again).
+   */
+  async lookup(file: string, key?: string): Promise<{ image: string | RawImage; hit: boolean; key: string }> {
+    key ??= await this.key(file);
+    const path = this.entryPath(key);
     if (this.format === 'raw') {
       const hit = await readRaw(path);
-      if (hit) return { image: hit, hit: true };
+      if (hit) return { image: hit, hit: true, key };
     } else {
-      if (this.present.has(path)) return { image: path, hit: true };
+      if (this.present.has(path)) return { image: path, hit: true, key };
       try {
         await access(path);
         this.present.add(path);
-        return { image: path, hit: true };
+        return { image: path, hit: true, key };
       } catch { /* miss */ }
     }
     const img = await decodeResized(file, this.resize);
@@ -165,7 +173,7 @@ export class ImageCache {
     await writeAtomic(path, bytes);
     if (this.format === 'jpeg') this.present.add(path);
     // the decoded pixels are the entry's pixels (raw) or within JPEG error of them: use them now
-    return { image: this.format === 'raw' ? img : path, hit: false };
+    return { image: this.format === 'raw' ? img : path, hit: false, key };
   }
 }
 

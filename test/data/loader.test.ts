@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { BatchLoader, type LoadedBatch, type LoaderOptions } from '../../src/data/loader.ts';
-import { ImageCache, cacheStatus } from '../../src/data/cache.ts';
+import { ImageCache, cacheStatus, contentKey } from '../../src/data/cache.ts';
 import { loaderThreadRunning, stopLoaderThread } from '../../src/data/loader-thread.ts';
 import { UserError } from '../../src/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -171,12 +171,14 @@ test('the worker thread gives the main thread\'s batches bit for bit (JPEG, TTA,
   }
 });
 
-test('an image cache entry deleted during a run is made again, in either thread', async () => {
+test('an image cache entry deleted during a run is made again, and content keys reach the main thread, in either thread', async () => {
   const idx = await jpegDataset(4);
   for (const worker of [false, true]) {
     const dir = mkdtempSync(join(tmpdir(), 'exp-loader-cache-'));
     const cache = new ImageCache(24, { dir });
     const first = await collect(new BatchLoader(idx, options(worker)([0, 1, 2, 3], { cache })));
+    // the content keys end up in the main thread's cache, whichever thread computed them
+    for (const f of idx.files.slice(0, 4)) assert.equal(cache.knownKey(join(root, f)), await contentKey(join(root, f)));
     rmSync(join(dir, 'images'), { recursive: true });
     const again = await collect(new BatchLoader(idx, options(worker)([0, 1, 2, 3], { cache })));
     assert.deepEqual(again, first);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "activations.h"
 #include "common.h"
@@ -179,6 +180,102 @@ void run_swish(uint8_t *heap, const double *p) {
   float *o = f32_at(heap, p, P::out);
   if (p[P::kind] == 1) return run_act<kRelu6>(x, dy, o, n, grad);
   run_act<kSwish>(x, dy, o, n, grad);
+}
+
+}  // namespace exp_native
+
+// ---- the end of a residual block ------------------------------------------------------------
+// exp's fused y = relu(x * s + r) (kernels/residual.ts): x and r [N,H,W,C], s [N,1,1,C] or
+// absent. Forward one pass; the gradient one pass for g = dy * step(y) (r's gradient, and x's
+// without s), dx = g * s and ds[n,c] = sum over the image of float32(g * x), summed in double in
+// pixel order as native's Sum over the middle axes does. The float32 products and sums are the
+// composite's (Multiply, Add, Relu / Step, Multiply, Multiply, Sum) one by one, so the values are
+// the same bit for bit. Each thread writes whole images (ds) or a fixed block: no reductions
+// across threads. params: residual_p.
+namespace exp_native {
+namespace {
+
+inline float relu_of(float z) { return z < 0.f ? 0.f : z; }
+// tfjs' Step (alpha 0): NaN stays NaN, so a diverged activation is not hidden by a zero gradient
+inline float step_of(float y) { return y != y ? y : (y > 0.f ? 1.f : 0.f); }
+
+void residual_forward(const float *x, const float *s, const float *r, float *y, size_t n, size_t ch,
+                      size_t mid) {
+  const size_t rows = n / ch;
+#pragma omp parallel if (n >= kParallelMin)
+  {
+    const size_t t = static_cast<size_t>(omp_get_thread_num());
+    const size_t nt = static_cast<size_t>(omp_get_num_threads());
+    const size_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
+    for (size_t row = r0; row < r1; ++row) {
+      const size_t base = row * ch;
+      const float *xr = x + base, *rr = r + base;
+      float *yr = y + base;
+      if (s) {
+        const float *sr = s + (row / mid) * ch;
+#pragma omp simd
+        for (size_t c = 0; c < ch; ++c) {
+          const float xs = xr[c] * sr[c];  // rounded to float32 before the sum, as Multiply's output
+          yr[c] = relu_of(xs + rr[c]);
+        }
+      } else {
+#pragma omp simd
+        for (size_t c = 0; c < ch; ++c) yr[c] = relu_of(xr[c] + rr[c]);
+      }
+    }
+  }
+}
+
+void residual_backward(const float *dy, const float *y, const float *x, const float *s, float *g,
+                       float *dx, float *ds, size_t n, size_t ch, size_t mid) {
+  const size_t images = n / (ch * mid);
+#pragma omp parallel if (n >= kParallelMin)
+  {
+    const size_t t = static_cast<size_t>(omp_get_thread_num());
+    const size_t nt = static_cast<size_t>(omp_get_num_threads());
+    std::vector<double> acc(s ? ch : 0);
+    if (s) {
+      // whole images per thread: each ds[n, :] is one thread's sum over that image, in pixel order
+      for (size_t b = images * t / nt; b < images * (t + 1) / nt; ++b) {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        const float *sr = s + b * ch;
+        for (size_t p = 0; p < mid; ++p) {
+          const size_t base = (b * mid + p) * ch;
+#pragma omp simd
+          for (size_t c = 0; c < ch; ++c) {
+            const float gi = dy[base + c] * step_of(y[base + c]);
+            g[base + c] = gi;
+            dx[base + c] = gi * sr[c];
+            const float gx = gi * x[base + c];
+            acc[c] += gx;
+          }
+        }
+        for (size_t c = 0; c < ch; ++c) ds[b * ch + c] = static_cast<float>(acc[c]);
+      }
+    } else {
+      const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
+#pragma omp simd
+      for (size_t i = i0; i < i1; ++i) g[i] = dy[i] * step_of(y[i]);
+    }
+  }
+}
+
+}  // namespace
+
+void run_residual(uint8_t *heap, const double *p) {
+  namespace P = residual_p;
+  const bool grad = p[P::grad] != 0, scaled = p[P::s] >= 0;
+  const size_t n = static_cast<size_t>(p[P::n]), ch = static_cast<size_t>(p[P::channels]);
+  const size_t mid = static_cast<size_t>(p[P::mid]);
+  if (ch == 0 || mid == 0 || n % (ch * mid) != 0) throw std::runtime_error("residual: bad shape");
+  const float *s = scaled ? f32_at(heap, p, P::s) : nullptr;
+  if (!grad) {
+    residual_forward(f32_at(heap, p, P::x), s, f32_at(heap, p, P::r), f32_at(heap, p, P::y), n, ch, mid);
+    return;
+  }
+  residual_backward(f32_at(heap, p, P::dy), f32_at(heap, p, P::y), scaled ? f32_at(heap, p, P::x) : nullptr, s,
+                    f32_at(heap, p, P::dr), scaled ? f32_at(heap, p, P::dx) : nullptr,
+                    scaled ? f32_at(heap, p, P::ds) : nullptr, n, ch, mid);
 }
 
 }  // namespace exp_native

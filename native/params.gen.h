@@ -222,6 +222,24 @@ enum : int { grad, n, x, dy, out, kind, count };
 }  // namespace swish_p
 void run_swish(uint8_t *heap, const double *p);
 
+// residual: exp's fused end of a residual block, y = relu(x * s + r) (s optional, per image and channel), and its gradients (elementwise.cc)
+//   grad: 0 forward, 1 gradient
+//   n: elements of x
+//   channels: C, the last axis
+//   mid: rows of C per image (H * W)
+//   x: offset: x [N,H,W,C]; -1 in the gradient without s
+//   s: offset: s [N,1,1,C]; -1 without
+//   r: offset: r, the shortcut (forward); -1 in the gradient
+//   y: offset: y (the forward's output, the gradient's input)
+//   dy: offset: dy (gradient); -1 forward
+//   dr: offset: g = dy * step(y), r's gradient and x's without s (gradient); -1 forward
+//   dx: offset: dx = g * s (gradient with s); -1 otherwise
+//   ds: offset: ds = sum over the image of g * x (gradient with s); -1 otherwise
+namespace residual_p {
+enum : int { grad, n, channels, mid, x, s, r, y, dy, dr, dx, ds, count };
+}  // namespace residual_p
+void run_residual(uint8_t *heap, const double *p);
+
 // The table the addon registers its entry points from and exports as `layouts`.
 struct Layout {
   const char *entry;
@@ -245,6 +263,7 @@ inline const char *const batch_norm_grad_names[] = {"rows", "channels", "eps", "
 inline const char *const binary_names[] = {"op", "n", "channels", "aMode", "bMode", "a", "b", "out", "mid"};
 inline const char *const adam_names[] = {"n", "b1", "c1", "b2", "c2", "sqrtBc2", "eps", "step", "wdMode", "wdFactor", "w", "g", "m", "v", "wOut", "mOut", "vOut"};
 inline const char *const swish_names[] = {"grad", "n", "x", "dy", "out", "kind"};
+inline const char *const residual_names[] = {"grad", "n", "channels", "mid", "x", "s", "r", "y", "dy", "dr", "dx", "ds"};
 
 inline const Layout kLayouts[] = {
     {"conv", run_conv, conv_names, 25, conv_p::count, nullptr, 0},
@@ -259,6 +278,7 @@ inline const Layout kLayouts[] = {
     {"binary", run_binary, binary_names, 9, binary_p::count, nullptr, 0},
     {"adam", run_adam, adam_names, 17, adam_p::count, nullptr, 0},
     {"swish", run_swish, swish_names, 6, swish_p::count, nullptr, 0},
+    {"residual", run_residual, residual_names, 12, residual_p::count, nullptr, 0},
 };
 
 }  // namespace exp_native

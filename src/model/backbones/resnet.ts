@@ -12,7 +12,7 @@ function basic(b: NetBuilder, x: ST, p: string, planes: number, stride: number):
   let y = b.conv(x, `${p}.conv1`, { filters: planes, kernel: 3, stride });
   y = b.bnAct(y, `${p}.bn1`, 'relu');
   y = b.bn(b.conv(y, `${p}.conv2`, { filters: planes, kernel: 3 }), `${p}.bn2`);
-  return b.act(b.add(y, shortcut(b, x, p, planes, stride), `${p}.add`), `${p}.relu2`, 'relu');
+  return b.residualRelu(y, shortcut(b, x, p, planes, stride), `${p}.add_relu`);
 }
 
 function bottleneck(b: NetBuilder, x: ST, p: string, planes: number, stride: number): ST {
@@ -21,7 +21,7 @@ function bottleneck(b: NetBuilder, x: ST, p: string, planes: number, stride: num
   y = b.conv(y, `${p}.conv2`, { filters: planes, kernel: 3, stride });
   y = b.bnAct(y, `${p}.bn2`, 'relu');
   y = b.bn(b.conv(y, `${p}.conv3`, { filters: planes * 4, kernel: 1 }), `${p}.bn3`);
-  return b.act(b.add(y, shortcut(b, x, p, planes * 4, stride), `${p}.add`), `${p}.relu3`, 'relu');
+  return b.residualRelu(y, shortcut(b, x, p, planes * 4, stride), `${p}.add_relu`);
 }
 
 /** Identity, or the 1x1 conv + bn projection torchvision calls `downsample`. */

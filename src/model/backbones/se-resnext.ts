@@ -20,12 +20,12 @@ function block(b: NetBuilder, x: ST, p: string, planes: number, stride: number):
   y = b.conv(y, `${p}.conv2`, { filters: width, kernel: 3, stride, groups: GROUPS });
   y = b.bnAct(y, `${p}.bn2`, 'relu');
   y = b.bn(b.conv(y, `${p}.conv3`, { filters: out, kernel: 1 }), `${p}.bn3`);
-  y = b.se(y, `${p}.se_module`, Math.floor(out / REDUCTION), 'relu', ['fc1', 'fc2']);
+  const gate = b.seGate(y, `${p}.se_module`, Math.floor(out / REDUCTION), 'relu', ['fc1', 'fc2']);
   let r = x;
   if (stride !== 1 || x.shape[3] !== out) {
     r = b.bn(b.conv(x, `${p}.downsample.0`, { filters: out, kernel: 1, stride, padding: 0 }), `${p}.downsample.1`);
   }
-  return b.act(b.add(y, r, `${p}.add`), `${p}.relu3`, 'relu');
+  return b.residualRelu(y, r, `${p}.add_relu`, gate); // relu(y * gate + r)
 }
 
 /** Bottom/right padding that makes a 'valid' pool match PyTorch's ceil_mode=True (no padding). */

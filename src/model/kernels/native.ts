@@ -9,7 +9,8 @@
 // for the batch-norm statistics and gradients, and the element-wise Add/Sub/Multiply/RealDiv/
 // SquaredDifference of their gradients (full, scalar or per-channel operands, from 64Ki elements),
 // and exp's own fused batch-norm training forward and gradient (kernels/batch-norm-train.ts) and
-// Adam/AdamW step (kernels/adam.ts) and swish (kernels/swish.ts).
+// Adam/AdamW step (kernels/adam.ts), swish (kernels/swish.ts) and the end of a residual block
+// (kernels/residual.ts).
 // Every one beat wasm's in bench/train.ts. Cases the
 // addon does not cover (NCHW, PReLU, odd bias shapes, other reduction axes, non-float32) go to the
 // kernel registered before ours.
@@ -28,6 +29,7 @@ import { BATCH_NORM_GRAD, BATCH_NORM_INFER, BATCH_NORM_TRAIN } from './batch-nor
 import { GROUP_CONV, GROUP_CONV_BACKPROP_FILTER, GROUP_CONV_BACKPROP_INPUT } from './group-conv.ts';
 import { ADAM_UPDATE, adamScalars, type AdamAttrs } from './adam.ts';
 import { RELU6, RELU6_GRAD, SWISH, SWISH_GRAD } from './swish.ts';
+import { RESIDUAL_RELU, RESIDUAL_RELU_GRAD } from './residual.ts';
 import { layoutMismatch, pack, type Entry, type Params } from './native-params.ts';
 
 /** The addon: one function per entry point of native/params.json, each (heap, params) -> undefined. */
@@ -481,6 +483,40 @@ function swishKernel(grad: boolean, kind = 0) {
   };
 }
 
+/** exp's fused end of a residual block, relu(x * s + r), and its gradients (kernels/residual.ts). */
+function residualShape(name: string, x: TensorInfo | undefined, s: TensorInfo | undefined, ...same: (TensorInfo | undefined)[]): { n: number; ch: number; mid: number } {
+  const ok = x && x.dtype === 'float32' && x.shape.length === 4 && same.every((t) => t && t.dtype === 'float32' && tf.util.arraysEqual(t.shape, x.shape))
+    && (!s || (s.dtype === 'float32' && tf.util.arraysEqual(s.shape, [x.shape[0], 1, 1, x.shape[3]])));
+  if (!ok) throw new Error(`native ${name}: needs float32 [N,H,W,C] tensors of one shape and a gate [N,1,1,C]; got ${[x, ...same, s].map((t) => t ? `[${t.shape}]` : '-').join(', ')}`);
+  const [N, H, W, C] = x!.shape;
+  return { n: N * H * W * C, ch: C, mid: H * W };
+}
+
+function residualForward(args: Args): TensorInfo {
+  const { inputs: { x, r, s }, backend } = args;
+  const { n, ch, mid } = residualShape(RESIDUAL_RELU, x, s, r);
+  const y = backend.makeOutput(x!.shape, 'float32');
+  if (n > 0) {
+    call(backend, 'residual', { grad: 0, n, channels: ch, mid, x: byteOffset(backend, x!), s: s ? byteOffset(backend, s) : -1,
+      r: byteOffset(backend, r!), y: byteOffset(backend, y), dy: -1, dr: -1, dx: -1, ds: -1 });
+  }
+  return y;
+}
+
+function residualBackward(args: Args): TensorInfo[] {
+  const { inputs: { dy, y, x, s }, backend } = args;
+  const { n, ch, mid } = residualShape(RESIDUAL_RELU_GRAD, y, s, dy, ...(s ? [x] : []));
+  const g = backend.makeOutput(y!.shape, 'float32');
+  const dx = s ? backend.makeOutput(y!.shape, 'float32') : null;
+  const ds = s ? backend.makeOutput(s.shape, 'float32') : null;
+  if (n > 0) {
+    call(backend, 'residual', { grad: 1, n, channels: ch, mid, x: s ? byteOffset(backend, x!) : -1, s: s ? byteOffset(backend, s) : -1,
+      r: -1, y: byteOffset(backend, y!), dy: byteOffset(backend, dy!), dr: byteOffset(backend, g),
+      dx: dx ? byteOffset(backend, dx) : -1, ds: ds ? byteOffset(backend, ds) : -1 });
+  }
+  return dx && ds ? [g, dx, ds] : [g];
+}
+
 /** The kernels that were registered before ours: the fallback, and what unregister restores. */
 const previous = new Map<string, KernelConfig | undefined>();
 
@@ -529,6 +565,8 @@ export const nativeKernels: KernelConfig[] = [
   kernel(SWISH_GRAD, swishKernel(true)),
   kernel(RELU6, swishKernel(false, 1)),
   kernel(RELU6_GRAD, swishKernel(true, 1)),
+  kernel(RESIDUAL_RELU, residualForward),
+  kernel(RESIDUAL_RELU_GRAD, residualBackward),
 ];
 
 /**

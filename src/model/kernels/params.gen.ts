@@ -16,4 +16,5 @@ export const LAYOUTS = {
   binary: ['op', 'n', 'channels', 'aMode', 'bMode', 'a', 'b', 'out', 'mid'],
   adam: ['n', 'b1', 'c1', 'b2', 'c2', 'sqrtBc2', 'eps', 'step', 'wdMode', 'wdFactor', 'w', 'g', 'm', 'v', 'wOut', 'mOut', 'vOut'],
   swish: ['grad', 'n', 'x', 'dy', 'out', 'kind'],
+  residual: ['grad', 'n', 'channels', 'mid', 'x', 's', 'r', 'y', 'dy', 'dr', 'dx', 'ds'],
 } as const;

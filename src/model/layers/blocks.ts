@@ -6,6 +6,7 @@
 import { tf } from '../tf.ts';
 import { mixKeys } from '../../util/rng.ts';
 import { GroupConv2D } from './group-conv.ts';
+import { ResidualRelu } from './residual.ts';
 import { PaddedDepthwiseConv2D } from './depthwise.ts';
 import { Relu6, Swish } from './swish.ts';
 import { PaddedMaxPooling2D, type PoolPadding } from './max-pool.ts';
@@ -113,6 +114,12 @@ export class NetBuilder {
     return sym(tf.layers.add({ name }), [a, b]);
   }
 
+  /** relu(x + shortcut), or relu(x * gate + shortcut) with a squeeze-excitation gate: one layer
+   * (layers/residual.ts), one kernel each way on native. */
+  residualRelu(x: ST, shortcut: ST, name: string, gate?: ST): ST {
+    return sym(new ResidualRelu({ name }), gate ? [x, shortcut, gate] : [x, shortcut]);
+  }
+
   /** Max pooling with PyTorch's padding (padded positions never win), done by the pooling kernel:
    * symmetric pixels, or [[top, bottom], [left, right]]. */
   maxPool(x: ST, name: string, kernel: number, stride: number, pad: PoolPadding): ST {
@@ -125,13 +132,17 @@ export class NetBuilder {
    * PyTorch names (pretrainedmodels: se_module.fc1/fc2; timm: se.conv_reduce/conv_expand).
    */
   se(x: ST, prefix: string, reduced: number, act: Activation, names: [string, string]): ST {
+    return sym(tf.layers.multiply({ name: `${prefix}.scale` }), [x, this.seGate(x, prefix, reduced, act, names)]);
+  }
+
+  /** The squeeze-excitation gate alone, [N,1,1,C] (for a block that scales with it itself). */
+  seGate(x: ST, prefix: string, reduced: number, act: Activation, names: [string, string]): ST {
     const c = x.shape[3] as number;
     let s = sym(tf.layers.globalAveragePooling2d({ name: `${prefix}.pool` }), x);
     s = sym(tf.layers.reshape({ targetShape: [1, 1, c], name: `${prefix}.reshape` }), s);
     s = this.conv(s, `${prefix}.${names[0]}`, { filters: reduced, kernel: 1, bias: true });
     s = this.act(s, `${prefix}.act`, act);
     s = this.conv(s, `${prefix}.${names[1]}`, { filters: c, kernel: 1, bias: true });
-    s = this.act(s, `${prefix}.gate`, 'sigmoid');
-    return sym(tf.layers.multiply({ name: `${prefix}.scale` }), [x, s]);
+    return this.act(s, `${prefix}.gate`, 'sigmoid');
   }
 }

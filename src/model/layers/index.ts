@@ -6,6 +6,7 @@ export { PaddedDepthwiseConv2D } from './depthwise.ts';
 export type { PaddedDepthwiseConv2DArgs } from './depthwise.ts';
 export { PaddedMaxPooling2D } from './max-pool.ts';
 export { Relu6, Swish } from './swish.ts';
+export { ResidualRelu } from './residual.ts';
 export type { PaddedMaxPooling2DArgs, PoolPadding } from './max-pool.ts';
 export { FreezableBatchNorm, batchNorm } from './batch-norm.ts';
 export { NetBuilder, layerSeed } from './blocks.ts';

@@ -145,8 +145,9 @@ async function training(runs: string, n: number): Promise<void> {
 }
 
 test('a requeued task is reported as requeued; a scancelled one as interrupted and cancelled, and a resubmission completes it', { skip }, async () => {
-  // one experiment without a sweep is a one-point array; long enough to be requeued and cancelled mid-training
-  const w = workspace(['--set', 'train.epochs=5', '--set', 'train.max_steps_per_epoch=8']);
+  // one experiment without a sweep is a one-point array; long enough to be requeued and cancelled
+  // mid-training (with the loader in its own thread, 5 epochs could end before the cancel arrived)
+  const w = workspace(['--set', 'train.epochs=20', '--set', 'train.max_steps_per_epoch=8']);
   const r = await w.exp(w.args);
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const id = idOf(r.stdout);

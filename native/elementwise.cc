@@ -195,8 +195,9 @@ void run_swish(uint8_t *heap, const double *p) {
 namespace exp_native {
 namespace {
 
-inline float relu_of(float z) { return z < 0.f ? 0.f : z; }
-// tfjs' Step (alpha 0): NaN stays NaN, so a diverged activation is not hidden by a zero gradient
+// tfjs' Step (alpha 0), the mask of exp's Relu gradient (kernels/relu-grad.ts): NaN stays NaN, so a
+// diverged activation is not hidden by a zero gradient (activations.h's act_grad<kRelu>, the mask
+// batch norm's fused ReLU uses, turns it into 0)
 inline float step_of(float y) { return y != y ? y : (y > 0.f ? 1.f : 0.f); }
 
 void residual_forward(const float *x, const float *s, const float *r, float *y, size_t n, size_t ch,
@@ -216,11 +217,11 @@ void residual_forward(const float *x, const float *s, const float *r, float *y, 
 #pragma omp simd
         for (size_t c = 0; c < ch; ++c) {
           const float xs = xr[c] * sr[c];  // rounded to float32 before the sum, as Multiply's output
-          yr[c] = relu_of(xs + rr[c]);
+          yr[c] = act_fwd<kRelu>(xs + rr[c]);
         }
       } else {
 #pragma omp simd
-        for (size_t c = 0; c < ch; ++c) yr[c] = relu_of(xr[c] + rr[c]);
+        for (size_t c = 0; c < ch; ++c) yr[c] = act_fwd<kRelu>(xr[c] + rr[c]);
       }
     }
   }

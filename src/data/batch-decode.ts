@@ -5,7 +5,7 @@
 // (loader-thread.ts). A DecodeSpec, a DecodeJob and a DecodedBatch are plain data, which is what a
 // message between threads can carry.
 import sharp from 'sharp';
-import { UserError } from '../errors.ts';
+import { serializeError, type SerializedError } from '../util/worker.ts';
 import { ImageCache, type CacheFormat } from './cache.ts';
 import { BadImageError, loadImage, type AugmentSpec, type BadImageReason, type Normalize, type RawImage } from './image.ts';
 import { resolveDecoder, type Decoder } from './jpeg.ts';
@@ -39,13 +39,6 @@ export interface DecodeJob {
 export type ImageFailure =
   | { i: number; bad: { reason: BadImageReason; detail: string } }
   | { i: number; error: SerializedError };
-
-export interface SerializedError {
-  message: string;
-  stack?: string;
-  /** A UserError (a mistake the user can fix) rather than a fault. */
-  user: boolean;
-}
 
 export interface DecodedBatch {
   /** Float32 NHWC, view-major [views, B, size, size, 3]; a failed image's slots are unspecified. */
@@ -112,11 +105,6 @@ export function envOf(spec: DecodeSpec): DecodeEnv {
     cache: spec.cache ? cacheFor(spec.cache) : null,
     decoder: resolveDecoder(spec.jpeg ? 'libjpeg-turbo' : 'sharp'),
   };
-}
-
-export function serializeError(e: unknown): SerializedError {
-  if (e instanceof Error) return { message: e.message, stack: e.stack, user: e instanceof UserError };
-  return { message: String(e), user: false };
 }
 
 export async function decodeBatch(spec: DecodeSpec, job: DecodeJob, env: DecodeEnv): Promise<DecodedBatch> {

@@ -6,9 +6,9 @@
 // an event loop of its own, so the batches ahead are ready when the step ends. One worker per
 // process serves every loader; it does not keep the process alive while it has nothing to do.
 import type { Worker } from 'node:worker_threads';
-import { RunError, UserError } from '../errors.ts';
-import { startWorker } from '../util/worker.ts';
-import type { DecodedBatch, DecodeJob, DecodeSpec, SerializedError } from './batch-decode.ts';
+import { RunError } from '../errors.ts';
+import { deserializeError, startWorker, type SerializedError } from '../util/worker.ts';
+import type { DecodedBatch, DecodeJob, DecodeSpec } from './batch-decode.ts';
 
 /** Main -> worker. */
 export type ToLoader =
@@ -18,12 +18,6 @@ export type ToLoader =
 export type FromLoader =
   | { type: 'batch'; id: number; batch: DecodedBatch }
   | { type: 'error'; id: number; error: SerializedError };
-
-export function errorOf(s: SerializedError, what: string): Error {
-  const e = s.user ? new UserError(s.message) : new RunError(`${what}: ${s.message}`);
-  if (s.stack) e.stack = s.stack;
-  return e;
-}
 
 class LoaderThread {
   private readonly worker: Worker;
@@ -40,7 +34,7 @@ class LoaderThread {
       this.pending.delete(m.id);
       if (this.pending.size === 0) this.worker.unref();
       if (!p) return;
-      if (m.type === 'error') p.reject(errorOf(m.error, 'the image loader (worker thread) failed'));
+      if (m.type === 'error') p.reject(deserializeError(m.error, 'the image loader (worker thread) failed'));
       else p.resolve(m.batch);
     });
     this.worker.on('error', (e) => this.fail(new RunError(`the image loader (worker thread) failed: ${e.message}`)));

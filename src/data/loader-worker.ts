@@ -2,7 +2,8 @@
 // batch-decode.ts, several at once, each loader's images through that loader's decoder slots, and
 // sends each batch's pixels back without copying them (the buffer is transferred).
 import { parentPort } from 'node:worker_threads';
-import { decodeBatch, envOf, serializeError, type DecodeEnv } from './batch-decode.ts';
+import { serializeError } from '../util/worker.ts';
+import { decodeBatch, envOf, type DecodeEnv } from './batch-decode.ts';
 import type { FromLoader, ToLoader } from './loader-thread.ts';
 
 const port = parentPort!;

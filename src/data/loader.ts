@@ -13,7 +13,8 @@ import type { ImageCache } from './cache.ts';
 import { resolveDecoder, type Decoder } from './jpeg.ts';
 import { BadImageError, checkGeometry, type AugmentSpec, type Normalize } from './image.ts';
 import { configureSharp, decodeBatch, Limiter, type DecodedBatch, type DecodeEnv, type DecodeJob, type DecodeSpec } from './batch-decode.ts';
-import { errorOf, loaderThread } from './loader-thread.ts';
+import { loaderThread } from './loader-thread.ts';
+import { deserializeError } from '../util/worker.ts';
 
 export type OnBadImage = 'fail' | 'skip';
 
@@ -85,7 +86,6 @@ export class BatchLoader implements AsyncIterable<LoadedBatch> {
   /** Images left out under on_bad_image: skip (for the run record), in the order met. */
   readonly skipped: SkippedImage[] = [];
   private readonly root: string;
-  private readonly views: number;
   private readonly spec: DecodeSpec;
   /** Main-thread decoding: this loader's decoder slots, cache and decoder (null with `worker`). */
   private readonly env: DecodeEnv | null;
@@ -93,12 +93,11 @@ export class BatchLoader implements AsyncIterable<LoadedBatch> {
   constructor(private readonly index: DatasetIndex, private readonly opts: LoaderOptions) {
     checkGeometry(opts.image.resize, opts.image.size);
     if (!(opts.batchSize >= 1)) throw new UserError(`train.batch_size must be at least 1, got ${opts.batchSize}`);
-    this.views = Math.max(1, opts.views ?? 1);
     this.root = resolve(index.root);
     const decoder = opts.decoder ?? resolveDecoder('auto');
     const cache = opts.cache ?? null;
     this.spec = {
-      image: opts.image, augment: opts.augment, normalize: opts.normalize, views: this.views,
+      image: opts.image, augment: opts.augment, normalize: opts.normalize, views: Math.max(1, opts.views ?? 1),
       seed: opts.seed, epoch: opts.epoch, concurrency: Math.max(1, opts.concurrency ?? 4), jpeg: decoder.jpeg !== null,
       cache: cache ? { base: cache.base, resize: cache.resize, format: cache.format } : null,
     };
@@ -147,7 +146,7 @@ export class BatchLoader implements AsyncIterable<LoadedBatch> {
     const { size } = this.opts.image;
     const per = size * size * 3;
     const B = rows.length;
-    const V = this.views;
+    const V = this.spec.views;
     const files = Array.from(rows, (r) => this.resolveFile(r));
     const cache = this.opts.cache;
     const { x, failures, keys } = await decode({ files, rows, keys: files.map((f) => cache?.knownKey(f) ?? null) });
@@ -155,7 +154,7 @@ export class BatchLoader implements AsyncIterable<LoadedBatch> {
     const ok = new Uint8Array(B).fill(1);
     for (const f of failures) {
       const row = rows[f.i];
-      if ('error' in f) throw errorOf(f.error, `loading image ${files[f.i]}`);
+      if ('error' in f) throw deserializeError(f.error, `loading image ${files[f.i]}`);
       if (this.opts.onBadImage !== 'skip') {
         throw badImageUserError(this.index, row, new BadImageError(files[f.i], f.bad.reason, f.bad.detail));
       }

@@ -6,18 +6,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { tf } from '../model/tf.ts';
 import { ensureBackend } from '../model/backend.ts';
 import '../model/build.ts'; // registers exp's custom layer classes before the model is rebuilt
-import { UserError } from '../errors.ts';
+import { serializeError } from '../util/worker.ts';
 import { batchGrads, readInto, replicaModel, tensorAt, type FromWorker, type ReplicaModel, type Slot, type ToWorker, type WorkerInit } from './replicas.ts';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const send = (m: FromWorker) => port.postMessage(m);
-const errorOf = (e: unknown): FromWorker => ({
-  type: 'error',
-  message: e instanceof Error ? e.message : String(e),
-  stack: e instanceof Error ? e.stack : undefined,
-  user: e instanceof UserError,
-});
+const errorOf = (e: unknown): FromWorker => ({ type: 'error', error: serializeError(e) });
 
 function check(what: string, slots: Slot[], weights: tf.LayerVariable[]): void {
   const mine = weights.map((w) => `${w.originalName} [${w.shape.join(',')}]`);

@@ -22,7 +22,7 @@ import { buildLevelLosses, hierarchicalLoss, type LevelInfo, type LossSpec } fro
 import { setDropoutStep } from '../model/layers/dropout.ts';
 import { f32, type BackendWasm } from '../model/kernels/wasm-util.ts';
 import { RunError, UserError } from '../errors.ts';
-import { startWorker } from '../util/worker.ts';
+import { deserializeError, startWorker, type SerializedError } from '../util/worker.ts';
 import type { Batch } from './batch.ts';
 
 /** The gradients of one batch, and its losses. */
@@ -202,7 +202,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'grads'; vals: Float32Array }
-  | { type: 'error'; message: string; stack?: string; user?: boolean };
+  | { type: 'error'; error: SerializedError };
 
 /** Worker threads started and not yet exited (tests check that every exit path ends them). */
 const live = new Set<Worker>();
@@ -226,9 +226,7 @@ class Replica {
       this.worker.unref();
       if (!p) return;
       if (m.type === 'error') {
-        const err = m.user ? new UserError(m.message) : new RunError(`training replica ${this.index} (worker thread) failed: ${m.message}`);
-        if (m.stack) err.stack = m.stack;
-        p.reject(err);
+        p.reject(deserializeError(m.error, `training replica ${this.index} (worker thread) failed`));
       } else p.resolve(m);
     });
     this.worker.on('error', (e) => this.fail(new RunError(`training replica ${this.index} (worker thread) failed: ${e.message}`)));

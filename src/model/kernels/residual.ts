@@ -30,33 +30,23 @@ export function residualRelu(x: tf.Tensor, r: tf.Tensor, s?: tf.Tensor): tf.Tens
   const fits = x.rank === 4 && tf.util.arraysEqual(x.shape, r.shape) && x.dtype === 'float32' && r.dtype === 'float32'
     && (!s || (s.dtype === 'float32' && tf.util.arraysEqual(s.shape, [x.shape[0], 1, 1, x.shape[3]] as number[])));
   if (!fits || !fusedResidualAvailable()) return composite(x, r, s);
-  if (!s) {
-    const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-      const [xi, ri] = args as tf.Tensor[];
-      const y = tf.engine().runKernel(RESIDUAL_RELU, { x: xi, r: ri }, {}) as tf.Tensor;
-      (args[2] as tf.GradSaveFunc)([y]);
-      return {
-        value: y,
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-          const [g] = tf.engine().runKernel(RESIDUAL_RELU_GRAD, { dy, y: saved[0] }, {}) as tf.Tensor[];
-          return [g, g];
-        },
-      };
-    });
-    return op(x, r);
-  }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
     const [xi, ri, si] = args as tf.Tensor[];
-    const y = tf.engine().runKernel(RESIDUAL_RELU, { x: xi, r: ri, s: si }, {}) as tf.Tensor;
-    (args[3] as tf.GradSaveFunc)([y, xi, si]);
+    const y = tf.engine().runKernel(RESIDUAL_RELU, si ? { x: xi, r: ri, s: si } : { x: xi, r: ri }, {}) as tf.Tensor;
+    save(si ? [y, xi, si] : [y]); // without a gate the gradient needs only y
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [yv, xv, sv] = saved;
+        if (!sv) {
+          const [g] = tf.engine().runKernel(RESIDUAL_RELU_GRAD, { dy, y: yv }, {}) as tf.Tensor[];
+          return [g, g];
+        }
         const [g, dx, ds] = tf.engine().runKernel(RESIDUAL_RELU_GRAD, { dy, y: yv, x: xv, s: sv }, {}) as tf.Tensor[];
         return [dx, g, ds];
       },
     };
   });
-  return op(x, r, s);
+  return s ? op(x, r, s) : op(x, r);
 }
